@@ -1,0 +1,30 @@
+//! `h3-proto`: sans-I/O HTTP/3 (RFC 9114) and QPACK (RFC 9204).
+//!
+//! Not implemented yet. It will hold the HTTP/3 connection logic over a small
+//! synchronous `Transport` trait (implemented for `quic_proto::Connection`),
+//! and a QPACK encoder and decoder that are bytes in, bytes out. Until then
+//! the crate exposes only [`NotImplemented`], so that nothing can mistake it
+//! for a working HTTP/3 layer.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+/// The error every HTTP/3 entry point returns until the layer exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotImplemented;
+
+impl core::fmt::Display for NotImplemented {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("HTTP/3 is not implemented yet (see docs/status.md)")
+    }
+}
+
+impl std::error::Error for NotImplemented {}
+
+/// The HTTP/3 ALPN token this crate will serve (RFC 9114 §3.1).
+pub const ALPN_H3: &[u8] = b"h3";
+
+/// Starting an HTTP/3 connection is not implemented yet.
+pub fn connect() -> Result<(), NotImplemented> {
+    Err(NotImplemented)
+}
