@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use crate::error::TransportError;
+use crate::space::EncryptionLevel;
 use crate::varint::VarInt;
 
 /// A frame type, as the variable-length integer that starts every frame.
@@ -69,7 +71,113 @@ impl FrameType {
     pub fn is_stream(self) -> bool {
         (0x08..=0x0f).contains(&self.0.into_inner())
     }
+
+    /// Whether a frame of this type makes its packet ack-eliciting, so the
+    /// peer must acknowledge it within its max_ack_delay and the sender arms
+    /// its PTO timer for it.
+    ///
+    /// RFC 9002 §2: all frames other than ACK, PADDING and CONNECTION_CLOSE.
+    /// DATAGRAM is ack-eliciting too (RFC 9221 §5.2), as is any extension
+    /// frame (RFC 9000 §19.21).
+    pub fn is_ack_eliciting(self) -> bool {
+        !matches!(
+            self,
+            Self::PADDING
+                | Self::ACK
+                | Self::ACK_ECN
+                | Self::CONNECTION_CLOSE
+                | Self::APPLICATION_CLOSE
+        )
+    }
+
+    /// Whether a frame of this type makes its packet count toward bytes in
+    /// flight for congestion control: ack-eliciting frames and PADDING
+    /// (RFC 9002 §2). A packet of only ACK and CONNECTION_CLOSE frames does
+    /// not.
+    pub fn counts_in_flight(self) -> bool {
+        self.is_ack_eliciting() || self == Self::PADDING
+    }
+
+    /// Whether this is a probing frame (RFC 9000 §9.1): PATH_CHALLENGE,
+    /// PATH_RESPONSE, NEW_CONNECTION_ID or PADDING. A packet of only probing
+    /// frames does not migrate the connection to the address it came from.
+    pub fn is_probing(self) -> bool {
+        matches!(
+            self,
+            Self::PATH_CHALLENGE | Self::PATH_RESPONSE | Self::NEW_CONNECTION_ID | Self::PADDING
+        )
+    }
+
+    /// Whether a frame of this type may appear in a packet protected at
+    /// `level`: the "Pkts" column of RFC 9000 §12.4 Table 3, plus DATAGRAM in
+    /// 0-RTT and 1-RTT (RFC 9221 §6). Unknown types are allowed nowhere, as
+    /// they cannot be decoded.
+    ///
+    /// RETIRE_CONNECTION_ID follows the table (0-RTT allowed) although
+    /// RFC 9000 §12.5 lets a server reject it in 0-RTT.
+    pub fn is_allowed_at(self, level: EncryptionLevel) -> bool {
+        let bit = match level {
+            EncryptionLevel::Initial => I,
+            EncryptionLevel::Handshake => H,
+            EncryptionLevel::ZeroRtt => Z,
+            EncryptionLevel::OneRtt => O,
+        };
+        self.allowed_levels() & bit != 0
+    }
+
+    /// The levels of [`FrameType::is_allowed_at`] as a bit set.
+    fn allowed_levels(self) -> u8 {
+        match self.0.into_inner() {
+            // PADDING, PING
+            0x00 | 0x01 => I | H | Z | O,
+            // ACK, ACK_ECN, CRYPTO
+            0x02 | 0x03 | 0x06 => I | H | O,
+            //= https://www.rfc-editor.org/rfc/rfc9000#section-12.5
+            //# CONNECTION_CLOSE frames signaling errors at the QUIC layer (type 0x1c) MAY
+            //# appear in any packet number space.
+            0x1c => I | H | Z | O,
+            //= https://www.rfc-editor.org/rfc/rfc9000#section-12.5
+            //# CONNECTION_CLOSE frames signaling
+            //# application errors (type 0x1d) MUST only appear in the application data packet
+            //# number space.
+            //
+            //= https://www.rfc-editor.org/rfc/rfc9000#section-12.5
+            //# All other frame types MUST only be sent in the application data packet number
+            //# space.
+            //
+            //= https://www.rfc-editor.org/rfc/rfc9221#section-6
+            //# All application data transmitted with the
+            //# DATAGRAM frame, like the STREAM frame, MUST be protected either by 0-RTT or
+            //# 1-RTT keys.
+            0x04 | 0x05 | 0x08..=0x1a | 0x1d | 0x30 | 0x31 => Z | O,
+            // NEW_TOKEN, PATH_RESPONSE, HANDSHAKE_DONE
+            0x07 | 0x1b | 0x1e => O,
+            _ => 0,
+        }
+    }
+
+    /// `Ok` if a frame of this type may appear at `level`, else the
+    /// PROTOCOL_VIOLATION to close the connection with. Call it for every
+    /// frame of a received packet before acting on the frame.
+    pub fn check_allowed_at(self, level: EncryptionLevel) -> Result<(), TransportError> {
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-12.4
+        //# An endpoint MUST treat receipt of a
+        //# frame in a packet type that is not permitted as a connection error of type
+        //# PROTOCOL_VIOLATION.
+        if self.is_allowed_at(level) {
+            Ok(())
+        } else {
+            Err(TransportError::protocol_violation("frame not allowed at this encryption level")
+                .with_frame(self))
+        }
+    }
 }
+
+// Bits of `FrameType::allowed_levels`, named after Table 3's Pkts letters.
+const I: u8 = 1;
+const H: u8 = 2;
+const Z: u8 = 4;
+const O: u8 = 8;
 
 impl fmt::Debug for FrameType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
