@@ -19,12 +19,16 @@
 
 pub mod cid;
 pub mod coding;
+pub mod crypto;
 pub mod error;
 pub mod frame;
+pub mod packet;
 pub mod random;
 pub mod space;
 pub mod stream_id;
 pub mod time;
+pub mod token;
+pub mod transport_params;
 pub mod varint;
 pub mod version;
 
@@ -35,5 +39,6 @@ pub use random::{RandomSource, SeededRandom, SystemRandom};
 pub use space::{EncryptionLevel, SpaceId};
 pub use stream_id::{Dir, Side, StreamId};
 pub use time::Instant;
+pub use token::StatelessResetToken;
 pub use varint::VarInt;
 pub use version::Version;
