@@ -80,7 +80,7 @@ fn seal_rate(keys: &DirectionalKeys, budget: Duration) -> f64 {
     measure(1, budget, |pn| {
         buf[..HEADER_LEN].copy_from_slice(&template[..HEADER_LEN]);
         buf[PN_OFFSET..HEADER_LEN].copy_from_slice(&(pn as u16).to_be_bytes());
-        seal_packet(keys, pn, &mut buf, PN_OFFSET).unwrap();
+        seal_packet(&keys.header, &keys.packet, pn, &mut buf, PN_OFFSET).unwrap();
         black_box(&buf);
     })
 }
@@ -93,7 +93,7 @@ fn open_rate(keys: &DirectionalKeys, peer: &DirectionalKeys, budget: Duration) -
         .map(|pn| {
             let mut p = template.clone();
             p[PN_OFFSET..HEADER_LEN].copy_from_slice(&(pn as u16).to_be_bytes());
-            seal_packet(keys, pn, &mut p, PN_OFFSET).unwrap();
+            seal_packet(&keys.header, &keys.packet, pn, &mut p, PN_OFFSET).unwrap();
             p
         })
         .collect();

@@ -7,7 +7,7 @@
 //! then [`open_payload`].
 
 use super::CryptoError;
-use super::keys::{DirectionalKeys, HeaderKey, PacketKey};
+use super::keys::{HeaderKey, PacketKey};
 
 /// Bytes of ciphertext sampled for header protection, for every QUIC suite.
 pub const SAMPLE_LEN: usize = 16;
@@ -40,18 +40,21 @@ fn hp_parts(
 ///
 /// `packet` is the header (ending with a packet number of the length its
 /// first byte's low two bits give, starting at `pn_offset`), the plaintext
-/// payload, and `keys.packet.tag_len()` bytes of room for the tag. The sender
+/// payload, and `packet_key.tag_len()` bytes of room for the tag. Header and
+/// packet keys are separate arguments because 1-RTT key updates change only
+/// the packet key (RFC 9001 §6). The sender
 /// pads so that the packet is at least `pn_offset + 4 + 16` bytes long
 /// (RFC 9001 §5.4.2); shorter packets are refused.
 pub fn seal_packet(
-    keys: &DirectionalKeys,
+    header_key: &HeaderKey,
+    packet_key: &PacketKey,
     packet_number: u64,
     packet: &mut [u8],
     pn_offset: usize,
 ) -> Result<(), CryptoError> {
     let first = *packet.first().ok_or(CryptoError::PacketTooShort)?;
     let pn_len = usize::from(first & 0x03) + 1;
-    let tag_len = keys.packet.tag_len();
+    let tag_len = packet_key.tag_len();
     let header_len = pn_offset + pn_len;
     if packet.len() < header_len + tag_len || packet.len() < pn_offset + SAMPLE_OFFSET + SAMPLE_LEN
     {
@@ -59,8 +62,7 @@ pub fn seal_packet(
     }
     let (header, rest) = packet.split_at_mut(header_len);
     let (payload, tag_room) = rest.split_at_mut(rest.len() - tag_len);
-    let tag = keys
-        .packet
+    let tag = packet_key
         .0
         .encrypt_in_place(packet_number, header, payload)
         .map_err(|_| CryptoError::EncryptFailed)?;
@@ -69,7 +71,7 @@ pub fn seal_packet(
     //= https://www.rfc-editor.org/rfc/rfc9001#section-5.4.1
     //# Header protection is applied after packet protection is applied (see {{aead}}).
     let (first, pn, sample) = hp_parts(packet, pn_offset)?;
-    keys.header
+    header_key
         .0
         .encrypt_in_place(sample, first, &mut pn[..pn_len])
         .map_err(|_| CryptoError::EncryptFailed)

@@ -93,7 +93,7 @@ fn seal_check_open(
     what: &str,
 ) {
     let mut packet = plain.to_vec();
-    seal_packet(local, pn, &mut packet, pn_offset).unwrap();
+    seal_packet(&local.header, &local.packet, pn, &mut packet, pn_offset).unwrap();
     assert_eq!(packet, expected, "{what}: protected packet differs from the RFC");
 
     let (pn_len, truncated) =
@@ -226,14 +226,14 @@ fn key_update_derives_next_phase_from_ku_secret() {
         // Phase 0 seals with `secret` itself: the RFC's packet comes out.
         let phase0_keys = DirectionalKeys { header, packet: phase0.local };
         let mut packet = plaintext_packet(v.chacha_header, v.chacha_payload, 0);
-        seal_packet(&phase0_keys, 654_360_564, &mut packet, 1).unwrap();
+        seal_packet(&phase0_keys.header, &phase0_keys.packet, 654_360_564, &mut packet, 1).unwrap();
         assert_eq!(packet, hex(v.chacha_protected));
 
         // Phase 1 seals with the "ku" secret: different bytes, same header
         // key, and only the peer's phase 1 key opens it.
         let phase1_keys = DirectionalKeys { header: phase0_keys.header, packet: phase1.local };
         let mut packet = plaintext_packet(v.chacha_header, v.chacha_payload, 0);
-        seal_packet(&phase1_keys, 654_360_564, &mut packet, 1).unwrap();
+        seal_packet(&phase1_keys.header, &phase1_keys.packet, 654_360_564, &mut packet, 1).unwrap();
         assert_ne!(packet, hex(v.chacha_protected));
         let (pn_len, _) = remove_header_protection(&phase1_keys.header, &mut packet, 1).unwrap();
         let mut stale = packet.clone();
@@ -279,7 +279,10 @@ fn malformed_packets_are_errors_not_panics() {
 
     // Too short for a sample: refused on both sides, packet untouched.
     let mut short = vec![0xc3; 30];
-    assert_eq!(seal_packet(&keys.local, 0, &mut short, 18), Err(CryptoError::PacketTooShort));
+    assert_eq!(
+        seal_packet(&keys.local.header, &keys.local.packet, 0, &mut short, 18),
+        Err(CryptoError::PacketTooShort)
+    );
     assert_eq!(
         remove_header_protection(&peer.remote.header, &mut short, 18),
         Err(CryptoError::PacketTooShort)
@@ -289,7 +292,10 @@ fn malformed_packets_are_errors_not_panics() {
         remove_header_protection(&peer.remote.header, &mut short, usize::MAX),
         Err(CryptoError::PacketTooShort)
     );
-    assert_eq!(seal_packet(&keys.local, 0, &mut [], 0), Err(CryptoError::PacketTooShort));
+    assert_eq!(
+        seal_packet(&keys.local.header, &keys.local.packet, 0, &mut [], 0),
+        Err(CryptoError::PacketTooShort)
+    );
     assert_eq!(
         open_payload(&peer.remote.packet, 0, &mut [0; 20], 10),
         Err(CryptoError::PacketTooShort)
@@ -298,7 +304,7 @@ fn malformed_packets_are_errors_not_panics() {
     // A flipped ciphertext bit fails authentication.
     let plain = plaintext_packet(v1::CLIENT_HEADER, v1::CLIENT_PAYLOAD, 1162);
     let mut packet = plain.clone();
-    seal_packet(&keys.local, 2, &mut packet, 18).unwrap();
+    seal_packet(&keys.local.header, &keys.local.packet, 2, &mut packet, 18).unwrap();
     packet[100] ^= 0x80;
     let (pn_len, _) = remove_header_protection(&peer.remote.header, &mut packet, 18).unwrap();
     assert_eq!(

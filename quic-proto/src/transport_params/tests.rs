@@ -884,3 +884,33 @@ proptest! {
         }
     }
 }
+
+/// The quic_transport_parameters extension of the ClientHello in RFC 9001
+/// Appendix A.2 (a real client's parameters, as the RFC publishes them).
+#[test]
+fn decodes_rfc9001_client_hello_parameters() {
+    let bytes = [
+        0x04, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x05, 0x04, 0x80, 0x00, 0xff,
+        0xff, 0x07, 0x04, 0x80, 0x00, 0xff, 0xff, 0x08, 0x01, 0x10, 0x01, 0x04, 0x80, 0x00, 0x75,
+        0x30, 0x09, 0x01, 0x10, 0x0f, 0x08, 0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08, 0x06,
+        0x04, 0x80, 0x00, 0xff, 0xff,
+    ];
+    let p = TransportParameters::decode(Side::Client, &bytes).unwrap();
+    assert_eq!(p.initial_max_data, VarInt::MAX);
+    assert_eq!(p.initial_max_stream_data_bidi_local, VarInt::from_u32(0xffff));
+    assert_eq!(p.initial_max_stream_data_bidi_remote, VarInt::from_u32(0xffff));
+    assert_eq!(p.initial_max_stream_data_uni, VarInt::from_u32(0xffff));
+    assert_eq!(p.initial_max_streams_bidi, VarInt::from_u32(16));
+    assert_eq!(p.initial_max_streams_uni, VarInt::from_u32(16));
+    assert_eq!(p.max_idle_timeout, Duration::from_millis(30_000));
+    assert_eq!(
+        p.initial_source_connection_id,
+        ConnectionId::from_slice(&[0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08])
+    );
+    assert_eq!(p.max_udp_payload_size, VarInt::from_u32(65527), "absent: the default");
+    // Re-encoding gives a set that decodes the same (our order may differ).
+    let mut out = Vec::new();
+    p.encode(&mut out);
+    assert_eq!(out.len(), bytes.len());
+    assert_eq!(TransportParameters::decode(Side::Client, &out).unwrap(), p);
+}
