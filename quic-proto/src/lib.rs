@@ -19,11 +19,14 @@
 
 pub mod cid;
 pub mod coding;
+pub mod congestion;
 pub mod crypto;
 pub mod error;
 pub mod frame;
 pub mod packet;
 pub mod random;
+pub mod range_set;
+pub mod recovery;
 pub mod space;
 pub mod stream_id;
 pub mod time;

@@ -124,7 +124,7 @@ impl TransportParameterId {
     /// Whether this is a reserved identifier of the form `31 * N + 27`.
     pub fn is_reserved(self) -> bool {
         let x = self.0.into_inner();
-        x >= 27 && (x - 27) % 31 == 0
+        x >= 27 && (x - 27).is_multiple_of(31)
     }
 
     /// Whether only a server may send this parameter (RFC 9000 §18.2).
@@ -277,7 +277,7 @@ impl VersionInformation {
         if value.len() < 4 {
             return Err(tp_error("version_information too short for a Chosen Version"));
         }
-        if value.len() % 4 != 0 {
+        if !value.len().is_multiple_of(4) {
             return Err(tp_error("version_information length not a multiple of 4"));
         }
         let mut r = Reader::new(value);

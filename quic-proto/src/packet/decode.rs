@@ -176,7 +176,7 @@ impl<'a> PartialDecode<'a> {
             //= https://www.rfc-editor.org/rfc/rfc8999#section-6
             //# An endpoint MUST ignore a packet that contains no Supported Version
             //# fields or contains a truncated Supported Version value.
-            if versions.is_empty() || versions.len() % 4 != 0 {
+            if versions.is_empty() || !versions.len().is_multiple_of(4) {
                 return Err(PacketDecodeError::InvalidVersionNegotiation);
             }
             let header =
