@@ -70,6 +70,50 @@ impl fmt::Display for ConnectionId {
     }
 }
 
+/// Chooses the connection IDs an endpoint issues. Pluggable (`dyn`) so a
+/// deployment can encode routing information in them (QUIC-LB); all IDs an
+/// endpoint issues have the generator's one length, which is how short
+/// header packets are parsed (RFC 9000 §5.1).
+pub trait ConnectionIdGenerator: Send + fmt::Debug {
+    /// A new connection ID. Must be unpredictable enough that an observer
+    /// cannot link it to the connection's other IDs (RFC 9000 §5.1).
+    fn generate(&mut self, rng: &mut dyn RandomSource) -> ConnectionId;
+
+    /// The length of every ID this generator makes.
+    fn cid_len(&self) -> usize;
+}
+
+/// Uniformly random connection IDs of one length.
+#[derive(Clone, Copy, Debug)]
+pub struct RandomCidGenerator {
+    len: usize,
+}
+
+impl RandomCidGenerator {
+    /// IDs of `len` bytes (clamped to 20). Zero-length IDs are allowed but
+    /// rule out migration and sharing a socket between connections.
+    pub fn new(len: usize) -> Self {
+        Self { len: len.min(ConnectionId::MAX_LEN) }
+    }
+}
+
+impl Default for RandomCidGenerator {
+    /// 8-byte IDs: 64 random bits.
+    fn default() -> Self {
+        Self::new(8)
+    }
+}
+
+impl ConnectionIdGenerator for RandomCidGenerator {
+    fn generate(&mut self, rng: &mut dyn RandomSource) -> ConnectionId {
+        ConnectionId::random(rng, self.len)
+    }
+
+    fn cid_len(&self) -> usize {
+        self.len
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +128,10 @@ mod tests {
         assert!(ConnectionId::EMPTY.is_empty());
         let r = ConnectionId::random(&mut SeededRandom::from_u64(1), 40);
         assert_eq!(r.len(), 20);
+        let mut generator = RandomCidGenerator::default();
+        let mut rng = SeededRandom::from_u64(2);
+        let (a, b) = (generator.generate(&mut rng), generator.generate(&mut rng));
+        assert_eq!((a.len(), generator.cid_len()), (8, 8));
+        assert_ne!(a, b);
     }
 }

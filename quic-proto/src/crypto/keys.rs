@@ -204,13 +204,17 @@ enum SecretsInner {
 }
 
 impl Secrets {
-    /// Wraps the secrets rustls hands over with the 1-RTT keys.
+    /// Wraps the secrets rustls hands over with the 1-RTT keys
+    /// (`KeyChange::OneRtt::next`). rustls has already advanced them, so the
+    /// first [`Secrets::next_packet_keys`] gives the keys of key phase 1.
     pub fn from_rustls(secrets: rq::Secrets) -> Self {
         Self(SecretsInner::Rustls(secrets))
     }
 
     /// Secrets from raw client and server traffic secrets (from a key log).
-    /// `side` says which of the two this endpoint's own is.
+    /// `side` says which of the two this endpoint's own is. The first
+    /// [`Secrets::next_packet_keys`] gives the keys of these very secrets,
+    /// so pass the secrets of the first key phase wanted.
     pub fn from_raw(
         suite: CipherSuite,
         version: Version,
@@ -224,7 +228,8 @@ impl Secrets {
 
     //= https://www.rfc-editor.org/rfc/rfc9001#section-6.1
     //# The header protection key is not updated.
-    /// The packet keys of the next key phase; each call moves one phase on
+    /// The packet keys of the secrets held, after which the held secrets
+    /// move one key phase on
     /// (`secret_<n+1> = HKDF-Expand-Label(secret_<n>, "quic ku", "", Hash.length)`).
     pub fn next_packet_keys(&mut self) -> PacketKeySet {
         match &mut self.0 {
