@@ -29,6 +29,9 @@ pub mod range_set;
 pub mod recovery;
 pub mod space;
 pub mod stream_id;
+pub mod streams;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod token;
 pub mod transport_params;

@@ -11,6 +11,12 @@ use core::fmt;
 use crate::recovery::RttEstimator;
 use crate::time::Instant;
 
+pub mod new_reno;
+pub mod pacer;
+
+pub use new_reno::{NewReno, NewRenoConfig};
+pub use pacer::Pacer;
+
 /// The phase a controller is in, for qlog's congestion_state_updated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
