@@ -20,6 +20,7 @@
 pub mod cid;
 pub mod coding;
 pub mod congestion;
+pub mod connection;
 pub mod crypto;
 pub mod error;
 pub mod frame;

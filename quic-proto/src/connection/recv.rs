@@ -1,0 +1,597 @@
+//! Receiving: datagrams into packets, packets into frames, frames into state
+//! (RFC 9000 §12, §13, §17, §19; RFC 9001 §5, §6).
+
+use bytes::{Bytes, BytesMut};
+
+use super::key_phase::KeyChoice;
+use super::spaces::SentFrames;
+use super::{Connection, ConnectionError, DatagramMeta, Event, State};
+use crate::cid::ConnectionId;
+use crate::crypto::{open_payload, remove_header_protection, verify_retry_integrity};
+use crate::error::TransportError;
+use crate::frame::{Frame, FrameType, Frames};
+use crate::packet::{
+    PacketNumber, PacketNumberLen, PartialDecode, ProtectedHeader, check_reserved_bits,
+    decode_packet_number, key_phase,
+};
+use crate::recovery::{AckOutcome, SentPacket};
+use crate::space::{EncryptionLevel, SpaceId};
+use crate::time::Instant;
+use crate::token::{StatelessResetToken, is_stateless_reset};
+use crate::version::Version;
+
+/// What the receive path needs from a packet header, owned so the packet
+/// can be split off the datagram and decrypted in place.
+enum Kind {
+    Protected { level: EncryptionLevel, scid: Option<ConnectionId>, pn_offset: usize },
+    Retry { scid: ConnectionId, token: Bytes },
+    VersionNegotiation { versions: Vec<Version> },
+    Other,
+}
+
+impl Connection {
+    pub(super) fn on_datagram(&mut self, now: Instant, meta: DatagramMeta, mut data: BytesMut) {
+        if matches!(self.state, State::Draining { .. } | State::Drained) {
+            return;
+        }
+        let len = data.len() as u64;
+        self.stats.bytes_received += len;
+        self.path.bytes_received += len;
+        let tail: Option<[u8; StatelessResetToken::LEN]> = data
+            .len()
+            .checked_sub(StatelessResetToken::LEN)
+            .map(|at| data[at..].try_into().expect("16 bytes"));
+        let mut first = true;
+        while !data.is_empty() {
+            let parsed = PartialDecode::parse(&data, self.local_cid.len(), false)
+                .map(|d| (d.packet_len(), kind_of(&d)));
+            let Ok((packet_len, kind)) = parsed else {
+                if first {
+                    self.check_stateless_reset(now, tail.as_ref(), len as usize);
+                }
+                break;
+            };
+            let packet = data.split_to(packet_len.min(data.len()));
+            match self.on_packet(now, meta, packet, kind) {
+                Ok(true) => {}
+                Ok(false) if first => self.check_stateless_reset(now, tail.as_ref(), len as usize),
+                Ok(false) => {}
+                Err(e) => {
+                    self.close_with_error(now, e);
+                    return;
+                }
+            }
+            if !self.is_open() {
+                break;
+            }
+            first = false;
+        }
+        if matches!(self.state, State::Closing { .. }) {
+            // Each datagram in the closing period earns one more CONNECTION_CLOSE.
+            self.close_pending = true;
+        }
+        self.retry_undecryptable(now);
+    }
+
+    fn check_stateless_reset(&mut self, now: Instant, tail: Option<&[u8; 16]>, len: usize) {
+        let (Some(token), Some(tail)) = (self.peer_reset_token, tail) else { return };
+        // Rebuild a minimal view: only the length and the last 16 bytes matter.
+        let mut view = vec![0u8; len.max(16)];
+        let at = view.len() - 16;
+        view[at..].copy_from_slice(tail);
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-10.3.1
+        //# If the last 16 bytes of the datagram are identical in value to a stateless reset
+        //# token, the endpoint MUST enter the draining period and not send any further
+        //# packets on this connection.
+        if is_stateless_reset(&view, [&token]) {
+            self.enter_draining(now, ConnectionError::Reset);
+        }
+    }
+
+    /// Processes one packet. `Ok(true)`: authenticated and processed.
+    /// `Ok(false)`: dropped. `Err`: the connection must close.
+    fn on_packet(
+        &mut self,
+        now: Instant,
+        meta: DatagramMeta,
+        mut packet: BytesMut,
+        kind: Kind,
+    ) -> Result<bool, TransportError> {
+        let (level, scid, pn_offset) = match kind {
+            Kind::Protected { level, scid, pn_offset } => (level, scid, pn_offset),
+            Kind::Retry { scid, token } => return Ok(self.on_retry(now, &packet, scid, token)),
+            Kind::VersionNegotiation { versions } => {
+                self.on_version_negotiation(now, &versions);
+                return Ok(false);
+            }
+            Kind::Other => return Ok(false),
+        };
+        let space = level.space();
+        // 0-RTT is not supported yet: such packets are dropped (and the
+        // client retransmits their data in 1-RTT packets).
+        if level == EncryptionLevel::ZeroRtt || self.spaces[space as usize].discarded {
+            return Ok(false);
+        }
+        //= https://www.rfc-editor.org/rfc/rfc9001#section-5.7
+        //# Even if it has 1-RTT secrets, a client MUST NOT process
+        //# incoming 1-RTT protected packets before the TLS handshake is complete.
+        let keys_ready = match level {
+            EncryptionLevel::OneRtt => {
+                self.one_rtt.is_some() && (self.side.is_server() || self.handshake_complete)
+            }
+            _ => self.spaces[space as usize].keys.is_some(),
+        };
+        if !keys_ready {
+            if self.undecryptable.len() < self.config.limits.max_undecryptable_packets {
+                self.undecryptable.push_back((meta, packet));
+            }
+            return Ok(false);
+        }
+        // A client accepts the server's connection ID from its first
+        // Initial and from nothing else (RFC 9000 §7.2).
+        if let Some(scid) = scid
+            && self.side.is_client()
+            && self.remote_cid_set
+            && scid != self.remote_cid
+        {
+            return Ok(false);
+        }
+
+        let hp = match level {
+            EncryptionLevel::OneRtt => &self.one_rtt.as_ref().expect("checked").remote_hp,
+            _ => &self.spaces[space as usize].keys.as_ref().expect("checked").remote.header,
+        };
+        let Ok((pn_len, truncated)) = remove_header_protection(hp, &mut packet, pn_offset) else {
+            return Ok(false);
+        };
+        let largest =
+            self.spaces[space as usize].ack.largest_received().and_then(PacketNumber::new);
+        let pn_len_v = PacketNumberLen::new(pn_len).expect("header protection yields 1 to 4");
+        let pn = decode_packet_number(largest, truncated, pn_len_v).into_inner();
+        let header_len = pn_offset + pn_len;
+        let first_byte = packet[0];
+
+        let opened = match level {
+            EncryptionLevel::OneRtt => {
+                let keys = self.one_rtt.as_mut().expect("checked");
+                let (choice, key) = keys.choose(key_phase(first_byte), pn);
+                let limit = key.integrity_limit();
+                match open_payload(key, pn, &mut packet, header_len) {
+                    Ok(len) => Some((len, Some(choice))),
+                    Err(_) => {
+                        keys.failed_openings += 1;
+                        //= https://www.rfc-editor.org/rfc/rfc9001#section-6.6
+                        //# If the total number of received packets that fail authentication within the
+                        //# connection, across all keys, exceeds the integrity limit for the selected AEAD,
+                        //# the endpoint MUST immediately close the connection with a connection error of
+                        //# type AEAD_LIMIT_REACHED and not process any more packets.
+                        if keys.failed_openings > limit {
+                            return Err(TransportError::aead_limit_reached(
+                                "too many packets failed authentication",
+                            ));
+                        }
+                        None
+                    }
+                }
+            }
+            _ => {
+                let keys = self.spaces[space as usize].keys.as_ref().expect("checked");
+                open_payload(&keys.remote.packet, pn, &mut packet, header_len)
+                    .ok()
+                    .map(|len| (len, None))
+            }
+        };
+        let Some((plain_len, choice)) = opened else { return Ok(false) };
+        check_reserved_bits(first_byte)?;
+        if let Some(choice) = choice {
+            let pto = self.loss.pto_period(SpaceId::Data);
+            let keys = self.one_rtt.as_mut().expect("checked");
+            keys.on_opened(choice, pn, now + 3 * pto)?;
+            if choice == KeyChoice::Next {
+                self.stats.key_updates += 1;
+            }
+        }
+        if self.spaces[space as usize].ack.is_duplicate(pn) {
+            return Ok(false);
+        }
+        self.stats.packets_received += 1;
+
+        if let Some(scid) = scid
+            && self.side.is_client()
+            && !self.remote_cid_set
+        {
+            //= https://www.rfc-editor.org/rfc/rfc9000#section-7.2
+            //# When an Initial packet is sent by a client that has not previously
+            //# received an Initial or Retry packet from the server, the client
+            //# populates the Destination Connection ID field with an unpredictable value.
+            // ...and switches to the server's choice once it hears from it.
+            self.remote_cid = scid;
+            self.remote_cid_set = true;
+        }
+        if self.side.is_server() && level == EncryptionLevel::Handshake {
+            //= https://www.rfc-editor.org/rfc/rfc9000#section-8.1
+            //# In particular, receipt of a packet protected with Handshake keys
+            //# confirms that the peer successfully processed an Initial packet.
+            self.path.validated = true;
+            self.loss.set_amplification_blocked(now, false);
+            //= https://www.rfc-editor.org/rfc/rfc9001#section-4.9.1
+            //# Thus, a client MUST discard Initial keys
+            //# when it first sends a Handshake packet and a server MUST discard Initial keys
+            //# when it first successfully processes a Handshake packet.
+            self.discard_space(now, SpaceId::Initial);
+        }
+
+        let payload = packet.freeze().slice(header_len..header_len + plain_len);
+        let ack_eliciting = self.process_frames(now, level, &payload)?;
+        self.spaces[space as usize].ack.on_packet_received(now, pn, ack_eliciting, meta.ecn);
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-10.1
+        //# An endpoint restarts its idle timer when a packet from its peer is
+        //# received and processed successfully.
+        self.reset_idle_timer(now);
+        Ok(true)
+    }
+
+    /// Processes a packet's frames; returns whether any was ack-eliciting.
+    fn process_frames(
+        &mut self,
+        now: Instant,
+        level: EncryptionLevel,
+        payload: &Bytes,
+    ) -> Result<bool, TransportError> {
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-12.4
+        //# An endpoint MUST treat receipt of a packet containing no frames as a
+        //# connection error of type PROTOCOL_VIOLATION.
+        if payload.is_empty() {
+            return Err(TransportError::protocol_violation("packet without frames"));
+        }
+        let space = level.space();
+        let mut ack_eliciting = false;
+        for frame in Frames::new(payload) {
+            let frame = frame?;
+            frame.check_allowed_at(level)?;
+            ack_eliciting |= frame.is_ack_eliciting();
+            match frame {
+                Frame::Padding { .. } | Frame::Ping => {}
+                Frame::Ack(ack) => {
+                    let outcome = self.loss.on_ack_received(now, space, &ack, &mut *self.cc)?;
+                    self.on_ack_outcome(now, space, outcome);
+                }
+                Frame::Crypto(c) => {
+                    let end = c.end();
+                    let s = &mut self.spaces[space as usize];
+                    if end > s.crypto_recv.consumed() + self.config.limits.max_crypto_buffer as u64
+                    {
+                        //= https://www.rfc-editor.org/rfc/rfc9000#section-7.5
+                        //# If an endpoint does not expand its buffer, it MUST close
+                        //# the connection with a CRYPTO_BUFFER_EXCEEDED error code.
+                        return Err(TransportError::crypto_buffer_exceeded(
+                            "CRYPTO data too far ahead",
+                        ));
+                    }
+                    s.crypto_recv
+                        .insert(c.offset.into_inner(), payload.slice_ref(c.data), false)
+                        .map_err(|_| {
+                        TransportError::crypto_buffer_exceeded("CRYPTO data too fragmented")
+                    })?;
+                    self.on_crypto_data(now, level)?;
+                }
+                Frame::NewToken(_) => {
+                    //= https://www.rfc-editor.org/rfc/rfc9000#section-19.7
+                    //# A server MUST treat receipt
+                    //# of a NEW_TOKEN frame as a connection error of type PROTOCOL_VIOLATION.
+                    if self.side.is_server() {
+                        return Err(TransportError::protocol_violation("NEW_TOKEN from a client")
+                            .with_frame(FrameType::NEW_TOKEN));
+                    }
+                    // Tokens for future connections are not stored yet.
+                }
+                Frame::Stream(s) => {
+                    let data = payload.slice_ref(s.data);
+                    self.streams.on_stream_frame(s.id, s.offset.into_inner(), data, s.fin)?;
+                }
+                Frame::ResetStream(r) => {
+                    self.streams.on_reset_stream(r.id, r.error_code, r.final_size.into_inner())?
+                }
+                Frame::StopSending(s) => self.streams.on_stop_sending(s.id, s.error_code)?,
+                Frame::MaxData(m) => self.streams.on_max_data(m.maximum),
+                Frame::MaxStreamData(m) => self.streams.on_max_stream_data(m.id, m.maximum)?,
+                Frame::MaxStreams(m) => self.streams.on_max_streams(m.dir, m.maximum)?,
+                Frame::DataBlocked(_) | Frame::StreamsBlocked(_) => {}
+                Frame::StreamDataBlocked(b) => self.streams.on_stream_data_blocked(b.id)?,
+                Frame::NewConnectionId(n) => self.on_new_connection_id(&n)?,
+                Frame::RetireConnectionId(r) => {
+                    //= https://www.rfc-editor.org/rfc/rfc9000#section-19.16
+                    //# Receipt of a RETIRE_CONNECTION_ID frame containing a sequence number greater
+                    //# than any previously sent to the peer MUST be treated as a connection error of
+                    //# type PROTOCOL_VIOLATION.
+                    if r.sequence.into_inner() > 0 {
+                        return Err(TransportError::protocol_violation(
+                            "retired a connection ID never issued",
+                        )
+                        .with_frame(FrameType::RETIRE_CONNECTION_ID));
+                    }
+                }
+                Frame::PathChallenge(c) => {
+                    // Bounded: a peer flooding challenges gets answers to the latest ones.
+                    if self.path_responses.len() >= self.config.limits.max_pending_path_responses {
+                        self.path_responses.pop_front();
+                    }
+                    self.path_responses.push_back(c.data);
+                }
+                Frame::PathResponse(_) => {}
+                Frame::ConnectionClose(c) => {
+                    let error = ConnectionError::ConnectionClosed {
+                        code: c.error_code,
+                        frame_type: (c.frame_type != FrameType::PADDING).then_some(c.frame_type),
+                        reason: payload.slice_ref(c.reason),
+                    };
+                    self.enter_draining(now, error);
+                    return Ok(ack_eliciting);
+                }
+                Frame::ApplicationClose(c) => {
+                    let error = ConnectionError::ApplicationClosed {
+                        code: c.error_code,
+                        reason: payload.slice_ref(c.reason),
+                    };
+                    self.enter_draining(now, error);
+                    return Ok(ack_eliciting);
+                }
+                Frame::HandshakeDone => {
+                    //= https://www.rfc-editor.org/rfc/rfc9000#section-19.20
+                    //# A server MUST
+                    //# treat receipt of a HANDSHAKE_DONE frame as a connection error of type
+                    //# PROTOCOL_VIOLATION.
+                    if self.side.is_server() {
+                        return Err(TransportError::protocol_violation(
+                            "HANDSHAKE_DONE from a client",
+                        )
+                        .with_frame(FrameType::HANDSHAKE_DONE));
+                    }
+                    self.on_handshake_confirmed(now);
+                }
+                Frame::Datagram(d) => self.on_datagram_frame(payload.slice_ref(d.data))?,
+            }
+        }
+        Ok(ack_eliciting)
+    }
+
+    fn on_datagram_frame(&mut self, data: Bytes) -> Result<(), TransportError> {
+        //= https://www.rfc-editor.org/rfc/rfc9221#section-3
+        //# An endpoint that receives a DATAGRAM frame when it has not indicated support via
+        //# the transport parameter MUST terminate the connection with an error of type
+        //# PROTOCOL_VIOLATION.
+        let Some(buffer) = self.config.datagram_receive_buffer else {
+            return Err(TransportError::protocol_violation("DATAGRAM frames were not enabled")
+                .with_frame(FrameType::DATAGRAM));
+        };
+        // Unreliable by design: when the application falls behind, the
+        // oldest datagrams go.
+        while self.datagrams_in_bytes + data.len() > buffer {
+            let Some(old) = self.datagrams_in.pop_front() else { return Ok(()) };
+            self.datagrams_in_bytes -= old.len();
+        }
+        self.datagrams_in_bytes += data.len();
+        self.datagrams_in.push_back(data);
+        self.events.push_back(Event::DatagramReceived);
+        Ok(())
+    }
+
+    fn on_new_connection_id(
+        &mut self,
+        frame: &crate::frame::NewConnectionId,
+    ) -> Result<(), TransportError> {
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-19.15
+        //# An endpoint that is sending packets with a zero-length Destination Connection
+        //# ID MUST treat receipt of a NEW_CONNECTION_ID frame as a connection error of
+        //# type PROTOCOL_VIOLATION.
+        if self.remote_cid.is_empty() {
+            return Err(TransportError::protocol_violation(
+                "NEW_CONNECTION_ID with zero-length CIDs",
+            )
+            .with_frame(FrameType::NEW_CONNECTION_ID));
+        }
+        // Alternative IDs are for migration, which is not implemented yet:
+        // they are counted against the limit but not kept.
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-5.1.1
+        //# After processing a NEW_CONNECTION_ID frame and
+        //# adding and retiring active connection IDs, if the number of active connection IDs
+        //# exceeds the value advertised in its active_connection_id_limit transport
+        //# parameter, an endpoint MUST close the connection with an error of type
+        //# CONNECTION_ID_LIMIT_ERROR.
+        let seq = frame.sequence.into_inner();
+        let retire_prior_to = frame.retire_prior_to.into_inner();
+        let active = seq.saturating_add(1).saturating_sub(retire_prior_to);
+        if active > self.config.active_connection_id_limit.into_inner() {
+            return Err(TransportError::connection_id_limit_error(
+                "too many active connection IDs",
+            )
+            .with_frame(FrameType::NEW_CONNECTION_ID));
+        }
+        Ok(())
+    }
+
+    /// Acts on newly acknowledged and lost packets.
+    pub(super) fn on_ack_outcome(
+        &mut self,
+        now: Instant,
+        space: SpaceId,
+        outcome: AckOutcome<SentFrames>,
+    ) {
+        for packet in outcome.acked {
+            self.on_packet_acked(space, packet);
+        }
+        self.on_packets_lost(space, outcome.lost);
+        let _ = now;
+    }
+
+    fn on_packet_acked(&mut self, space: SpaceId, packet: SentPacket<SentFrames>) {
+        let f = packet.payload;
+        if let Some(range) = f.crypto {
+            self.spaces[space as usize].crypto_send.on_ack(range, false);
+        }
+        if let Some(largest) = f.largest_acked {
+            self.spaces[space as usize].ack.on_ack_of_ack(largest);
+        }
+        for (id, range, fin) in f.stream {
+            self.streams.on_stream_acked(id, range, fin);
+        }
+        for (id, _, _) in f.reset_stream {
+            self.streams.on_reset_acked(id);
+        }
+        if f.handshake_done {
+            self.handshake_done_pending = false;
+        }
+    }
+
+    pub(super) fn on_packets_lost(&mut self, space: SpaceId, lost: Vec<SentPacket<SentFrames>>) {
+        self.stats.packets_lost += lost.len() as u64;
+        for packet in lost {
+            let f = packet.payload;
+            if let Some(range) = f.crypto {
+                self.spaces[space as usize].crypto_send.on_lost(range, false);
+            }
+            for (id, range, fin) in f.stream {
+                self.streams.on_stream_lost(id, range, fin);
+            }
+            for (id, code, final_size) in f.reset_stream {
+                self.streams.on_reset_lost(id, code, final_size);
+            }
+            for id in f.max_stream_data {
+                self.streams.pending_max_stream_data.insert(id);
+            }
+            for (id, _) in f.stop_sending {
+                self.streams.pending_stop.insert(id);
+            }
+            self.streams.pending_max_data |= f.max_data;
+            self.streams.pending_max_streams[0] |= f.max_streams_bidi;
+            self.streams.pending_max_streams[1] |= f.max_streams_uni;
+            self.handshake_done_pending |= f.handshake_done && self.side.is_server();
+        }
+    }
+
+    fn on_retry(&mut self, now: Instant, packet: &[u8], scid: ConnectionId, token: Bytes) -> bool {
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-17.2.5.2
+        //# A client MUST accept and process at most one Retry packet for each
+        //# connection attempt.  After the client has received and processed an
+        //# Initial or Retry packet from the server, it MUST discard any
+        //# subsequent Retry packets that it receives.
+        if self.side.is_server() || self.retry_received || self.remote_cid_set {
+            return false;
+        }
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-17.2.5.2
+        //# Clients MUST discard Retry packets that have a Retry Integrity Tag that
+        //# cannot be validated; see Section 5.8 of [QUIC-TLS].
+        if !verify_retry_integrity(self.version, &self.original_dcid, packet) {
+            return false;
+        }
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-17.2.5.2
+        //# A client MUST discard a Retry packet that contains a Source
+        //# Connection ID field that is identical to the Destination Connection
+        //# ID field of its Initial packet.
+        if scid == self.remote_cid {
+            return false;
+        }
+        self.retry_received = true;
+        self.retry_scid = Some(scid);
+        self.remote_cid = scid;
+        self.token = token;
+        if self.install_initial_keys(&scid).is_err() {
+            return false;
+        }
+        // Everything sent in Initial packets goes again, under the new keys.
+        for (space, packet) in self.loss.on_retry(now) {
+            self.on_packets_lost(space, vec![packet]);
+        }
+        true
+    }
+
+    fn on_version_negotiation(&mut self, now: Instant, versions: &[Version]) {
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-6.2
+        //# A client MUST discard any Version Negotiation packet if it has
+        //# received and successfully processed any other packet, including an
+        //# earlier Version Negotiation packet.  A client MUST discard a Version
+        //# Negotiation packet that lists the QUIC version selected by the
+        //# client.
+        if self.side.is_server() || self.remote_cid_set || versions.contains(&self.version) {
+            return;
+        }
+        self.remote_cid_set = true;
+        self.enter_draining(now, ConnectionError::VersionMismatch);
+        // Nothing was agreed: there is no peer state to drain.
+        self.state = State::Drained;
+        self.events.push_back(Event::Drained);
+    }
+
+    /// Retries packets that arrived before their keys.
+    fn retry_undecryptable(&mut self, now: Instant) {
+        if self.undecryptable.is_empty() || !self.is_open() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.undecryptable);
+        let mut retried = Vec::new();
+        for (meta, packet) in pending {
+            let ready = PartialDecode::parse(&packet, self.local_cid.len(), false)
+                .ok()
+                .and_then(|d| d.encryption_level())
+                .is_some_and(|level| match level {
+                    EncryptionLevel::OneRtt => {
+                        self.one_rtt.is_some() && (self.side.is_server() || self.handshake_complete)
+                    }
+                    l => self.spaces[l.space() as usize].keys.is_some(),
+                });
+            if ready {
+                retried.push((meta, packet));
+            } else {
+                self.undecryptable.push_back((meta, packet));
+            }
+        }
+        for (meta, packet) in retried {
+            // Counted already when the datagram arrived.
+            let len = packet.len() as u64;
+            self.stats.bytes_received -= len;
+            self.path.bytes_received -= len;
+            self.on_datagram(now, meta, packet);
+        }
+    }
+
+    /// The peer closed: stay silent for three PTOs, then drain.
+    pub(super) fn enter_draining(&mut self, now: Instant, error: ConnectionError) {
+        if matches!(self.state, State::Draining { .. } | State::Drained) {
+            return;
+        }
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-10.2.2
+        //# An endpoint that receives a CONNECTION_CLOSE frame MAY send a single packet
+        //# containing a CONNECTION_CLOSE frame before entering the draining state, using a
+        //# NO_ERROR code if appropriate.
+        // (This endpoint does not: it goes silent at once.)
+        let until = now + 3 * self.loss.pto_period(SpaceId::Data);
+        self.state = State::Draining { until };
+        if self.error.is_none() {
+            self.error = Some(error.clone());
+            self.events.push_back(Event::ConnectionLost(error));
+        }
+    }
+}
+
+/// Extracts what the receive path needs from a parsed header.
+fn kind_of(d: &PartialDecode<'_>) -> Kind {
+    match d.header() {
+        ProtectedHeader::Long(h) => Kind::Protected {
+            level: h.ty.encryption_level().expect("long packets with a packet number have a level"),
+            scid: Some(h.scid),
+            pn_offset: d.pn_offset().expect("long packets with a packet number have an offset"),
+        },
+        ProtectedHeader::Short(_) => Kind::Protected {
+            level: EncryptionLevel::OneRtt,
+            scid: None,
+            pn_offset: d.pn_offset().expect("short packets have a packet number offset"),
+        },
+        ProtectedHeader::Retry(r) => {
+            Kind::Retry { scid: r.scid, token: Bytes::copy_from_slice(r.token) }
+        }
+        ProtectedHeader::VersionNegotiation(vn) => {
+            Kind::VersionNegotiation { versions: vn.versions().collect() }
+        }
+        _ => Kind::Other,
+    }
+}

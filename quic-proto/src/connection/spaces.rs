@@ -1,0 +1,85 @@
+//! Per packet number space state (RFC 9000 §12.3), and what each sent
+//! packet carried, so that lost information (not packets) is retransmitted
+//! (RFC 9000 §13.3).
+
+use core::ops::Range;
+
+use crate::crypto::Keys;
+use crate::recovery::ack_tracker::AckTracker;
+use crate::space::SpaceId;
+use crate::stream_id::StreamId;
+use crate::streams::recv::RecvBuffer;
+use crate::streams::send::SendBuffer;
+use crate::varint::VarInt;
+
+/// One packet number space: its keys (Initial and Handshake; 1-RTT keys
+/// live in `OneRttKeys`), its CRYPTO stream in each direction, and its
+/// acknowledgment state.
+pub(crate) struct Space {
+    pub(crate) keys: Option<Keys>,
+    pub(crate) crypto_send: SendBuffer,
+    pub(crate) crypto_recv: RecvBuffer,
+    pub(crate) ack: AckTracker,
+    /// Probe packets the loss detection timer asked for.
+    pub(crate) probes: u8,
+    /// The keys were discarded (RFC 9001 §4.9): nothing more is sent or
+    /// accepted in this space.
+    pub(crate) discarded: bool,
+}
+
+impl Space {
+    pub(crate) fn new(id: SpaceId, max_crypto_buffer: usize) -> Self {
+        Self {
+            keys: None,
+            // CRYPTO data is not flow controlled; the handshake's size bounds it.
+            crypto_send: SendBuffer::new(u64::MAX),
+            crypto_recv: RecvBuffer::with_limits(64, max_crypto_buffer as u64),
+            ack: AckTracker::new(id),
+            probes: 0,
+            discarded: false,
+        }
+    }
+
+    /// Whether CRYPTO data (new or retransmitted) waits to be sent.
+    pub(crate) fn has_crypto_to_send(&self) -> bool {
+        self.crypto_send.next_transmit_offset(u64::MAX).is_some()
+    }
+}
+
+/// What a sent packet carried that must be repeated if it is lost, or
+/// acted on when it is acknowledged.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SentFrames {
+    /// CRYPTO data: offset range.
+    pub(crate) crypto: Option<Range<u64>>,
+    /// STREAM data: stream, offset range, and whether the frame had FIN.
+    pub(crate) stream: Vec<(StreamId, Range<u64>, bool)>,
+    /// The largest packet number an ACK frame in it acknowledged.
+    pub(crate) largest_acked: Option<u64>,
+    pub(crate) handshake_done: bool,
+    pub(crate) max_data: bool,
+    pub(crate) max_stream_data: Vec<StreamId>,
+    pub(crate) max_streams_bidi: bool,
+    pub(crate) max_streams_uni: bool,
+    pub(crate) reset_stream: Vec<(StreamId, VarInt, u64)>,
+    pub(crate) stop_sending: Vec<(StreamId, VarInt)>,
+    pub(crate) data_blocked: bool,
+    pub(crate) ping: bool,
+}
+
+impl SentFrames {
+    /// Whether the packet carried anything but ACK and PADDING frames.
+    pub(crate) fn is_ack_eliciting(&self) -> bool {
+        self.crypto.is_some()
+            || !self.stream.is_empty()
+            || self.handshake_done
+            || self.max_data
+            || !self.max_stream_data.is_empty()
+            || self.max_streams_bidi
+            || self.max_streams_uni
+            || !self.reset_stream.is_empty()
+            || !self.stop_sending.is_empty()
+            || self.data_blocked
+            || self.ping
+    }
+}

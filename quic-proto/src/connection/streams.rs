@@ -1,0 +1,656 @@
+//! The connection's streams (RFC 9000 §2-§4): opening and accepting,
+//! application reads and writes, stream and connection flow control, and
+//! the stream frames a peer sends.
+
+use core::ops::Range;
+use std::collections::VecDeque;
+
+use bytes::{BufMut, Bytes};
+use hashbrown::{HashMap, HashSet};
+
+use super::types::{ReadError, StreamEvent, WriteError};
+use crate::error::TransportError;
+use crate::frame::{FrameType, StreamHeader};
+use crate::stream_id::{Dir, Side, StreamId};
+use crate::streams::flow_control::{RecvWindow, SendCredit, StreamLimits};
+use crate::streams::recv::RecvBuffer;
+use crate::streams::send::{BufferWriteError, SendBuffer};
+use crate::streams::state::{
+    RecvState, SendState, check_frame_direction, check_local_stream_opened,
+};
+use crate::time::Instant;
+use crate::transport_params::TransportParameters;
+use crate::varint::VarInt;
+
+pub(crate) struct SendStream {
+    buf: SendBuffer,
+    state: SendState,
+    credit: SendCredit,
+    priority: i32,
+    /// STOP_SENDING received with this code.
+    stopped: Option<VarInt>,
+    /// RESET_STREAM to send (code, final size).
+    reset_pending: Option<(VarInt, u64)>,
+}
+
+pub(crate) struct RecvStream {
+    buf: RecvBuffer,
+    state: RecvState,
+    window: RecvWindow,
+    /// RESET_STREAM received with this code.
+    reset: Option<VarInt>,
+    /// STOP_SENDING to send with this code.
+    stop_pending: Option<VarInt>,
+}
+
+/// Limits and windows this endpoint applies, from its configuration.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StreamConfig {
+    pub(crate) stream_window: VarInt,
+    pub(crate) max_stream_window: u64,
+    pub(crate) send_buffer: usize,
+    pub(crate) max_fragments: usize,
+}
+
+pub(crate) struct Streams {
+    side: Side,
+    config: StreamConfig,
+    send: HashMap<StreamId, SendStream>,
+    recv: HashMap<StreamId, RecvStream>,
+    /// Bidirectional and unidirectional stream counts and limits.
+    limits: [StreamLimits; 2],
+    /// Next peer-initiated stream index to hand to `accept`, per direction.
+    next_accept: [u64; 2],
+    /// Peer's initial per-stream limits, once known (for streams we open,
+    /// and for peer-opened bidirectional streams' send side).
+    peer_params: Option<TransportParameters>,
+    /// Streams with something to send (data, FIN, RESET_STREAM), in
+    /// round-robin order; priority picks among them.
+    send_queue: VecDeque<StreamId>,
+    /// Streams whose MAX_STREAM_DATA or STOP_SENDING must be sent.
+    pub(crate) pending_max_stream_data: HashSet<StreamId>,
+    pub(crate) pending_stop: HashSet<StreamId>,
+    pub(crate) pending_max_streams: [bool; 2],
+    /// Connection-level flow control.
+    pub(crate) conn_send: SendCredit,
+    pub(crate) conn_recv: RecvWindow,
+    pub(crate) pending_max_data: bool,
+    pub(crate) events: VecDeque<StreamEvent>,
+    resets_received: u64,
+    max_resets: u64,
+}
+
+const fn dir_index(dir: Dir) -> usize {
+    match dir {
+        Dir::Bi => 0,
+        Dir::Uni => 1,
+    }
+}
+
+impl Streams {
+    pub(crate) fn new(
+        side: Side,
+        config: StreamConfig,
+        local: &TransportParameters,
+        conn_window: VarInt,
+        max_conn_window: u64,
+        max_resets: u64,
+    ) -> Self {
+        let max_conn = VarInt::saturating_from_u64(max_conn_window);
+        Self {
+            side,
+            config,
+            send: HashMap::new(),
+            recv: HashMap::new(),
+            limits: [
+                StreamLimits::new(local.initial_max_streams_bidi),
+                StreamLimits::new(local.initial_max_streams_uni),
+            ],
+            next_accept: [0; 2],
+            peer_params: None,
+            send_queue: VecDeque::new(),
+            pending_max_stream_data: HashSet::new(),
+            pending_stop: HashSet::new(),
+            pending_max_streams: [false; 2],
+            conn_send: SendCredit::new(VarInt::ZERO),
+            conn_recv: RecvWindow::new(conn_window, max_conn),
+            pending_max_data: false,
+            events: VecDeque::new(),
+            resets_received: 0,
+            max_resets,
+        }
+    }
+
+    /// The peer's transport parameters arrived: its flow control and stream limits apply.
+    pub(crate) fn on_peer_params(
+        &mut self,
+        params: &TransportParameters,
+    ) -> Result<(), TransportError> {
+        self.conn_send.on_max_update(params.initial_max_data);
+        self.limits[0].on_max_streams(params.initial_max_streams_bidi)?;
+        self.limits[1].on_max_streams(params.initial_max_streams_uni)?;
+        self.peer_params = Some(params.clone());
+        Ok(())
+    }
+
+    /// The peer's initial limit for data we send on stream `id`.
+    fn peer_stream_limit(&self, id: StreamId) -> VarInt {
+        let Some(p) = &self.peer_params else { return VarInt::ZERO };
+        match (id.dir(), id.initiator() == self.side) {
+            // Our bidi stream: the peer's limit for streams we open is its bidi_remote.
+            (Dir::Bi, true) => p.initial_max_stream_data_bidi_remote,
+            (Dir::Bi, false) => p.initial_max_stream_data_bidi_local,
+            (Dir::Uni, _) => p.initial_max_stream_data_uni,
+        }
+    }
+
+    fn new_send(&self, id: StreamId) -> SendStream {
+        SendStream {
+            buf: SendBuffer::new(self.config.send_buffer as u64),
+            state: SendState::Ready,
+            credit: SendCredit::new(self.peer_stream_limit(id)),
+            priority: 0,
+            stopped: None,
+            reset_pending: None,
+        }
+    }
+
+    fn new_recv(&self) -> RecvStream {
+        RecvStream {
+            buf: RecvBuffer::with_limits(
+                self.config.max_fragments,
+                self.config.max_stream_window.max(self.config.stream_window.into_inner()),
+            ),
+            state: RecvState::Recv,
+            window: RecvWindow::new(
+                self.config.stream_window,
+                VarInt::saturating_from_u64(self.config.max_stream_window),
+            ),
+            reset: None,
+            stop_pending: None,
+        }
+    }
+
+    /// Opens a stream of `dir`, or `None` if the peer's limit is reached
+    /// (a `StreamEvent::Available` follows when it rises).
+    pub(crate) fn open(&mut self, dir: Dir) -> Option<StreamId> {
+        let index = self.limits[dir_index(dir)].open()?;
+        let id = StreamId::new(self.side, dir, index)?;
+        let send = self.new_send(id);
+        self.send.insert(id, send);
+        if dir == Dir::Bi {
+            let recv = self.new_recv();
+            self.recv.insert(id, recv);
+        }
+        Some(id)
+    }
+
+    /// The next stream of `dir` the peer opened, if any.
+    pub(crate) fn accept(&mut self, dir: Dir) -> Option<StreamId> {
+        let i = dir_index(dir);
+        if self.next_accept[i] >= self.limits[i].remote_opened() {
+            return None;
+        }
+        let id = StreamId::new(!self.side, dir, self.next_accept[i])?;
+        self.next_accept[i] += 1;
+        Some(id)
+    }
+
+    /// Creates the state of peer-initiated streams up to and including `id`
+    /// (RFC 9000 §3.2: opening a stream implicitly opens lower-numbered ones).
+    fn ensure_peer_stream(&mut self, id: StreamId) -> Result<(), TransportError> {
+        let i = dir_index(id.dir());
+        let opened = self.limits[i].on_peer_opened(id.index())?;
+        if opened.is_empty() {
+            return Ok(());
+        }
+        for index in opened {
+            let Some(sid) = StreamId::new(id.initiator(), id.dir(), index) else { continue };
+            let recv = self.new_recv();
+            self.recv.insert(sid, recv);
+            if id.dir() == Dir::Bi {
+                let send = self.new_send(sid);
+                self.send.insert(sid, send);
+            }
+        }
+        self.events.push_back(StreamEvent::Opened(id.dir()));
+        Ok(())
+    }
+
+    /// Checks that a frame about `id` may arrive, opening peer streams as
+    /// needed. Returns `false` for a stream that existed and is now closed
+    /// (the frame is ignored).
+    fn check_frame(&mut self, id: StreamId, frame_type: FrameType) -> Result<bool, TransportError> {
+        check_frame_direction(id, self.side, frame_type)?;
+        if id.initiator() == self.side {
+            let opened = self.limits[dir_index(id.dir())].local_opened();
+            check_local_stream_opened(id, self.side, frame_type, opened)?;
+            return Ok(true);
+        }
+        self.ensure_peer_stream(id)?;
+        Ok(true)
+    }
+
+    // ----- application side -----
+
+    pub(crate) fn write(&mut self, id: StreamId, data: &[u8]) -> Result<usize, WriteError> {
+        self.write_with(id, |buf| buf.write(data))
+    }
+
+    pub(crate) fn write_bytes(&mut self, id: StreamId, data: Bytes) -> Result<usize, WriteError> {
+        self.write_with(id, |buf| buf.write_bytes(data))
+    }
+
+    fn write_with(
+        &mut self,
+        id: StreamId,
+        write: impl FnOnce(&mut SendBuffer) -> Result<usize, BufferWriteError>,
+    ) -> Result<usize, WriteError> {
+        let stream = self.send.get_mut(&id).ok_or(WriteError::ClosedStream)?;
+        if let Some(code) = stream.stopped {
+            return Err(WriteError::Stopped(code));
+        }
+        if stream.buf.is_finished() || stream.buf.is_reset() {
+            return Err(WriteError::ClosedStream);
+        }
+        match write(&mut stream.buf) {
+            Ok(0) => Err(WriteError::Blocked),
+            Ok(n) => {
+                if !self.send_queue.contains(&id) {
+                    self.send_queue.push_back(id);
+                }
+                Ok(n)
+            }
+            Err(BufferWriteError::Blocked) => Err(WriteError::Blocked),
+            Err(_) => Err(WriteError::ClosedStream),
+        }
+    }
+
+    pub(crate) fn finish(&mut self, id: StreamId) -> Result<(), WriteError> {
+        let stream = self.send.get_mut(&id).ok_or(WriteError::ClosedStream)?;
+        if let Some(code) = stream.stopped {
+            return Err(WriteError::Stopped(code));
+        }
+        if stream.buf.is_finished() || stream.buf.is_reset() {
+            return Err(WriteError::ClosedStream);
+        }
+        stream.buf.finish();
+        if !self.send_queue.contains(&id) {
+            self.send_queue.push_back(id);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn reset(&mut self, id: StreamId, code: VarInt) -> Result<(), WriteError> {
+        let stream = self.send.get_mut(&id).ok_or(WriteError::ClosedStream)?;
+        if !stream.state.may_send_reset() || stream.buf.is_reset() {
+            return Err(WriteError::ClosedStream);
+        }
+        let final_size = stream.buf.reset();
+        stream.reset_pending = Some((code, final_size));
+        if !self.send_queue.contains(&id) {
+            self.send_queue.push_back(id);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn stop(&mut self, id: StreamId, code: VarInt) -> Result<(), ReadError> {
+        let stream = self.recv.get_mut(&id).ok_or(ReadError::ClosedStream)?;
+        if !stream.state.may_send_stop_sending() {
+            return Err(ReadError::ClosedStream);
+        }
+        let released = stream.buf.stop();
+        stream.stop_pending = Some(code);
+        self.pending_stop.insert(id);
+        self.conn_recv.on_data_consumed(released);
+        Ok(())
+    }
+
+    pub(crate) fn set_priority(&mut self, id: StreamId, priority: i32) -> Result<(), WriteError> {
+        self.send.get_mut(&id).ok_or(WriteError::ClosedStream)?.priority = priority;
+        Ok(())
+    }
+
+    /// Reads in order. `Ok(None)`: the stream ended (FIN read).
+    pub(crate) fn read(
+        &mut self,
+        id: StreamId,
+        out: &mut [u8],
+        now: Instant,
+        srtt: core::time::Duration,
+    ) -> Result<Option<usize>, ReadError> {
+        let stream = self.recv.get_mut(&id).ok_or(ReadError::ClosedStream)?;
+        if let Some(code) = stream.reset {
+            stream.state.on_reset_read();
+            self.recv.remove(&id);
+            self.on_recv_closed(id);
+            return Err(ReadError::Reset(code));
+        }
+        let n = stream.buf.read(out);
+        if n == 0 {
+            if stream.buf.is_finished() {
+                stream.state.on_all_data_read();
+                self.recv.remove(&id);
+                self.on_recv_closed(id);
+                return Ok(None);
+            }
+            if out.is_empty() {
+                return Ok(Some(0));
+            }
+            return Err(ReadError::Blocked);
+        }
+        stream.window.on_data_consumed(n as u64);
+        if !stream.buf.is_all_received() && stream.window.poll_update(now, srtt).is_some() {
+            self.pending_max_stream_data.insert(id);
+        }
+        self.conn_recv.on_data_consumed(n as u64);
+        if self.conn_recv.poll_update(now, srtt).is_some() {
+            self.pending_max_data = true;
+        }
+        Ok(Some(n))
+    }
+
+    /// A receive side closed: when both sides of a peer stream are done,
+    /// its stream credit returns to the peer.
+    fn on_recv_closed(&mut self, id: StreamId) {
+        self.pending_max_stream_data.remove(&id);
+        self.maybe_release(id);
+    }
+
+    fn maybe_release(&mut self, id: StreamId) {
+        if id.initiator() == self.side || self.send.contains_key(&id) || self.recv.contains_key(&id)
+        {
+            return;
+        }
+        let i = dir_index(id.dir());
+        if self.limits[i].on_stream_closed().is_some() {
+            self.pending_max_streams[i] = true;
+        }
+    }
+
+    // ----- frames from the peer -----
+
+    pub(crate) fn on_stream_frame(
+        &mut self,
+        id: StreamId,
+        offset: u64,
+        data: Bytes,
+        fin: bool,
+    ) -> Result<(), TransportError> {
+        self.check_frame(id, FrameType::STREAM)?;
+        let Some(stream) = self.recv.get_mut(&id) else { return Ok(()) };
+        let end = offset + data.len() as u64;
+        let grown =
+            stream.window.on_data_received(end).map_err(|e| e.with_frame(FrameType::STREAM))?;
+        self.conn_recv.on_bytes_received(grown).map_err(|e| e.with_frame(FrameType::STREAM))?;
+        if stream.buf.is_stopped() || stream.reset.is_some() {
+            // Data after STOP_SENDING still counts toward flow control (above).
+            if stream.buf.is_stopped() {
+                let consumed_before = stream.buf.consumed();
+                stream.buf.insert(offset, data, fin)?;
+                self.conn_recv.on_data_consumed(stream.buf.consumed() - consumed_before);
+            }
+            return Ok(());
+        }
+        let new = stream.buf.insert(offset, data, fin)?;
+        if fin {
+            stream.state.on_size_known();
+        }
+        if stream.buf.is_all_received() {
+            stream.state.on_all_data_received();
+        }
+        if new > 0 || fin {
+            self.events.push_back(StreamEvent::Readable(id));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn on_reset_stream(
+        &mut self,
+        id: StreamId,
+        code: VarInt,
+        final_size: u64,
+    ) -> Result<(), TransportError> {
+        self.check_frame(id, FrameType::RESET_STREAM)?;
+        self.resets_received += 1;
+        if self.resets_received > self.max_resets {
+            // A peer cycling streams through resets costs us state and work.
+            return Err(TransportError::protocol_violation("too many RESET_STREAM frames")
+                .with_frame(FrameType::RESET_STREAM));
+        }
+        let Some(stream) = self.recv.get_mut(&id) else { return Ok(()) };
+        if stream.reset.is_some() {
+            // Repeated: only the final size is checked again.
+            stream.buf.on_reset(final_size)?;
+            return Ok(());
+        }
+        let grown = stream
+            .window
+            .on_data_received(final_size)
+            .map_err(|e| e.with_frame(FrameType::RESET_STREAM))?;
+        self.conn_recv
+            .on_bytes_received(grown)
+            .map_err(|e| e.with_frame(FrameType::RESET_STREAM))?;
+        let released = stream.buf.on_reset(final_size)?;
+        stream.state.on_reset_received();
+        stream.reset = Some(code);
+        self.conn_recv.on_data_consumed(released);
+        self.pending_max_stream_data.remove(&id);
+        self.events.push_back(StreamEvent::Readable(id));
+        Ok(())
+    }
+
+    pub(crate) fn on_stop_sending(
+        &mut self,
+        id: StreamId,
+        code: VarInt,
+    ) -> Result<(), TransportError> {
+        self.check_frame(id, FrameType::STOP_SENDING)?;
+        let Some(stream) = self.send.get_mut(&id) else { return Ok(()) };
+        if stream.stopped.is_some() {
+            return Ok(());
+        }
+        stream.stopped = Some(code);
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-3.5
+        //# An endpoint that receives a STOP_SENDING frame
+        //# MUST send a RESET_STREAM frame if the stream is in the "Ready" or "Send"
+        //# state.
+        if stream.state.on_stop_sending() && !stream.buf.is_reset() {
+            let final_size = stream.buf.reset();
+            stream.reset_pending = Some((code, final_size));
+            if !self.send_queue.contains(&id) {
+                self.send_queue.push_back(id);
+            }
+        }
+        self.events.push_back(StreamEvent::Stopped(id, code));
+        Ok(())
+    }
+
+    pub(crate) fn on_max_stream_data(
+        &mut self,
+        id: StreamId,
+        max: VarInt,
+    ) -> Result<(), TransportError> {
+        self.check_frame(id, FrameType::MAX_STREAM_DATA)?;
+        let Some(stream) = self.send.get_mut(&id) else { return Ok(()) };
+        let was_blocked = stream.credit.available() == 0;
+        if stream.credit.on_max_update(max) && was_blocked {
+            self.events.push_back(StreamEvent::Writable(id));
+            if !self.send_queue.contains(&id) {
+                self.send_queue.push_back(id);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn on_stream_data_blocked(&mut self, id: StreamId) -> Result<(), TransportError> {
+        self.check_frame(id, FrameType::STREAM_DATA_BLOCKED)?;
+        Ok(())
+    }
+
+    pub(crate) fn on_max_streams(&mut self, dir: Dir, max: VarInt) -> Result<(), TransportError> {
+        if self.limits[dir_index(dir)].on_max_streams(max)? {
+            self.events.push_back(StreamEvent::Available(dir));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn on_max_data(&mut self, max: VarInt) {
+        let was_blocked = self.conn_send.available() == 0;
+        if self.conn_send.on_max_update(max) && was_blocked {
+            for id in self.send.keys() {
+                self.events.push_back(StreamEvent::Writable(*id));
+            }
+        }
+    }
+
+    // ----- sending -----
+
+    /// Whether any stream has data, FIN or a reset to send within flow control.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.send_queue.iter().any(|id| {
+            self.send.get(id).is_some_and(|s| {
+                s.reset_pending.is_some()
+                    || s.buf.next_transmit_offset(self.send_limit(s)).is_some()
+            })
+        })
+    }
+
+    fn send_limit(&self, s: &SendStream) -> u64 {
+        // New data may go up to the stream limit and the remaining connection credit.
+        let conn_room = self.conn_send.available();
+        s.credit.max().into_inner().min(s.buf.sent_offset().saturating_add(conn_room))
+    }
+
+    /// Writes RESET_STREAM and STREAM frames into `buf` while at least
+    /// `min_space` bytes remain of `space`. Records what was sent.
+    pub(crate) fn write_frames(
+        &mut self,
+        buf: &mut Vec<u8>,
+        space_end: usize,
+        sent_stream: &mut Vec<(StreamId, Range<u64>, bool)>,
+        sent_resets: &mut Vec<(StreamId, VarInt, u64)>,
+    ) {
+        let mut rounds = self.send_queue.len();
+        while rounds > 0 && buf.len() + 8 < space_end {
+            rounds -= 1;
+            let Some(id) = self.pick_next() else { break };
+            let limit = match self.send.get(&id) {
+                Some(s) => self.send_limit(s),
+                None => continue,
+            };
+            let Some(stream) = self.send.get_mut(&id) else { continue };
+            if let Some((code, final_size)) = stream.reset_pending {
+                let frame = crate::frame::ResetStream {
+                    id,
+                    error_code: code,
+                    final_size: VarInt::saturating_from_u64(final_size),
+                };
+                if buf.len() + frame.encoded_len() > space_end {
+                    self.send_queue.push_front(id);
+                    break;
+                }
+                frame.encode(buf);
+                stream.reset_pending = None;
+                stream.state.on_reset_sent();
+                sent_resets.push((id, code, final_size));
+                continue;
+            }
+            let Some(offset) = stream.buf.next_transmit_offset(limit) else { continue };
+            let room = space_end - buf.len();
+            let offset_v = VarInt::saturating_from_u64(offset);
+            // The last frame in a packet needs no Length field; keep it
+            // simple and always write one, so more frames can follow.
+            let Some(max_len) = StreamHeader::max_data_len(id, offset_v, room, true) else {
+                self.send_queue.push_front(id);
+                break;
+            };
+            let sent_before = stream.buf.sent_offset();
+            let Some(chunk) = stream.buf.poll_transmit(max_len, limit) else { continue };
+            // Connection credit is spent once, by data sent for the first time.
+            let new_bytes = chunk.end().saturating_sub(sent_before);
+            let header = StreamHeader {
+                id,
+                offset: VarInt::saturating_from_u64(chunk.offset),
+                data_len: Some(chunk.data.len()),
+                fin: chunk.fin,
+            };
+            header.encode(buf);
+            buf.put_slice(&chunk.data);
+            stream.state.on_stream_sent(chunk.fin);
+            self.conn_send.consume(new_bytes);
+            sent_stream.push((id, chunk.offset..chunk.end(), chunk.fin));
+            if stream.buf.next_transmit_offset(limit).is_some() || stream.reset_pending.is_some() {
+                self.send_queue.push_back(id);
+            }
+        }
+    }
+
+    /// The next stream to send from: the highest priority, round-robin among equals.
+    fn pick_next(&mut self) -> Option<StreamId> {
+        let best = self
+            .send_queue
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| self.send.get(id).map(|s| (i, s.priority)))
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))?
+            .0;
+        self.send_queue.remove(best)
+    }
+
+    pub(crate) fn on_stream_acked(&mut self, id: StreamId, range: Range<u64>, fin: bool) {
+        let Some(stream) = self.send.get_mut(&id) else { return };
+        stream.buf.on_ack(range, fin);
+        if stream.buf.is_fully_acked() && stream.state.on_all_data_acked() {
+            self.send.remove(&id);
+            self.events.push_back(StreamEvent::Finished(id));
+            self.maybe_release(id);
+        }
+    }
+
+    pub(crate) fn on_stream_lost(&mut self, id: StreamId, range: Range<u64>, fin: bool) {
+        let Some(stream) = self.send.get_mut(&id) else { return };
+        if stream.buf.is_reset() {
+            return;
+        }
+        stream.buf.on_lost(range, fin);
+        if !self.send_queue.contains(&id) {
+            self.send_queue.push_back(id);
+        }
+    }
+
+    pub(crate) fn on_reset_acked(&mut self, id: StreamId) {
+        if let Some(stream) = self.send.get_mut(&id)
+            && stream.state.on_reset_acked()
+        {
+            self.send.remove(&id);
+            self.maybe_release(id);
+        }
+    }
+
+    pub(crate) fn on_reset_lost(&mut self, id: StreamId, code: VarInt, final_size: u64) {
+        if let Some(stream) = self.send.get_mut(&id) {
+            stream.reset_pending = Some((code, final_size));
+            if !self.send_queue.contains(&id) {
+                self.send_queue.push_back(id);
+            }
+        }
+    }
+
+    /// The MAX_STREAM_DATA value to advertise for `id`, if its receive side
+    /// still wants data.
+    pub(crate) fn max_stream_data(&self, id: StreamId) -> Option<VarInt> {
+        let s = self.recv.get(&id)?;
+        s.state.may_send_max_stream_data().then(|| s.window.max_data())
+    }
+
+    /// The STOP_SENDING code for `id`, if it should still be sent.
+    pub(crate) fn stop_code(&self, id: StreamId) -> Option<VarInt> {
+        let s = self.recv.get(&id)?;
+        s.stop_pending.filter(|_| s.state.should_send_stop_sending())
+    }
+
+    pub(crate) fn max_streams(&self, dir: Dir) -> VarInt {
+        self.limits[dir_index(dir)].max_remote()
+    }
+}

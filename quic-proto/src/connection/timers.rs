@@ -1,0 +1,151 @@
+//! Timers and closing (RFC 9000 §10; RFC 9002 §6.2): one absolute deadline
+//! out, expiries in.
+
+use super::{CloseFrame, Connection, ConnectionError, Event, State};
+use crate::recovery::LossTimeout;
+use crate::space::SpaceId;
+use crate::time::Instant;
+
+impl Connection {
+    /// The earliest pending deadline.
+    pub(super) fn next_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Drained => return None,
+            State::Closing { until, .. } | State::Draining { until } => return Some(until),
+            State::Handshake | State::Established => {}
+        }
+        let mut next = self.idle_deadline;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        consider(self.loss.timer());
+        for space in &self.spaces {
+            if !space.discarded && space.ack.has_unreported() {
+                consider(space.ack.ack_deadline());
+            }
+        }
+        consider(self.one_rtt.as_ref().and_then(|k| k.timer()));
+        consider(self.keep_alive_deadline());
+        next
+    }
+
+    fn keep_alive_deadline(&self) -> Option<Instant> {
+        let interval = self.config.keep_alive_interval?;
+        if !self.handshake_complete {
+            return None;
+        }
+        Some(self.last_ack_eliciting_sent.unwrap_or(Instant::ZERO) + interval)
+    }
+
+    pub(super) fn on_timeout(&mut self, now: Instant) {
+        match self.state {
+            State::Drained => return,
+            State::Closing { until, .. } | State::Draining { until } => {
+                if now >= until {
+                    //= https://www.rfc-editor.org/rfc/rfc9000#section-10.2
+                    //# Once its closing or draining state ends, an endpoint SHOULD discard all
+                    //# connection state.
+                    self.state = State::Drained;
+                    self.events.push_back(Event::Drained);
+                }
+                return;
+            }
+            State::Handshake | State::Established => {}
+        }
+        if self.idle_deadline.is_some_and(|d| now >= d) {
+            //= https://www.rfc-editor.org/rfc/rfc9000#section-10.1
+            //# If a max_idle_timeout is specified by either endpoint in its transport
+            //# parameters (Section 18.2), the connection is silently closed
+            //# and its state is discarded when it remains idle for longer than the minimum of
+            //# the max_idle_timeout value advertised by both endpoints.
+            self.error = Some(ConnectionError::TimedOut);
+            self.events.push_back(Event::ConnectionLost(ConnectionError::TimedOut));
+            self.state = State::Drained;
+            self.events.push_back(Event::Drained);
+            return;
+        }
+        if let Some(keys) = self.one_rtt.as_mut() {
+            keys.on_timeout(now);
+        }
+        if self.keep_alive_deadline().is_some_and(|d| now >= d) {
+            self.ping_pending = true;
+        }
+        match self.loss.on_loss_detection_timeout(now, &mut *self.cc) {
+            Some(LossTimeout::Lost { space, lost, .. }) => self.on_packets_lost(space, lost),
+            Some(LossTimeout::Probe { space, count }) => {
+                self.spaces[space as usize].probes = count;
+                // Probes carry new or retransmitted data when there is some;
+                // anything still unacknowledged in flight is worth resending.
+                self.requeue_unacked_crypto(space);
+            }
+            Some(LossTimeout::AntiDeadlock { space }) => {
+                self.spaces[space as usize].probes = 1;
+                self.requeue_unacked_crypto(space);
+            }
+            None => {}
+        }
+    }
+
+    /// PTO probes resend unacknowledged CRYPTO data when there is some
+    /// (RFC 9002 §6.2.4), so a handshake recovers from a lost flight.
+    fn requeue_unacked_crypto(&mut self, space: SpaceId) {
+        if space == SpaceId::Data {
+            return;
+        }
+        let outstanding: Vec<_> =
+            self.loss.outstanding(space).filter_map(|p| p.payload.crypto.clone()).collect();
+        let s = &mut self.spaces[space as usize];
+        for range in outstanding {
+            s.crypto_send.on_lost(range, false);
+        }
+    }
+
+    pub(super) fn reset_idle_timer(&mut self, now: Instant) {
+        self.ack_eliciting_since_receive = false;
+        self.idle_deadline = self.idle_period().map(|p| now + p);
+    }
+
+    pub(super) fn restart_idle_on_send(&mut self, now: Instant) {
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-10.1
+        //# An endpoint also restarts its
+        //# idle timer when sending an ack-eliciting packet if no other ack-eliciting
+        //# packets have been sent since last receiving and processing a packet.
+        if !self.ack_eliciting_since_receive {
+            self.ack_eliciting_since_receive = true;
+            self.idle_deadline = self.idle_period().map(|p| now + p);
+        }
+    }
+
+    fn idle_period(&self) -> Option<core::time::Duration> {
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-10.1
+        //# To avoid excessively small idle timeout periods, endpoints MUST increase
+        //# the idle timeout period to be at least three times the current Probe
+        //# Timeout (PTO).
+        let pto = self.loss.pto_period(SpaceId::Initial);
+        self.idle_timeout.map(|t| t.max(3 * pto))
+    }
+
+    /// This endpoint closes: send CONNECTION_CLOSE now and in answer to
+    /// further packets, for three PTOs (RFC 9000 §10.2.1).
+    pub(super) fn enter_closing(
+        &mut self,
+        now: Instant,
+        close: CloseFrame,
+        error: ConnectionError,
+    ) {
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-10.2
+        //# The closing and draining connection states exist to ensure that
+        //# connections close cleanly and that delayed or reordered packets are
+        //# properly discarded.  These states SHOULD persist for at least three
+        //# times the current PTO interval as defined in [QUIC-RECOVERY].
+        let until = now + 3 * self.loss.pto_period(SpaceId::Data);
+        self.state = State::Closing { until, close };
+        self.close_pending = true;
+        if self.error.is_none() {
+            self.error = Some(error.clone());
+            self.events.push_back(Event::ConnectionLost(error));
+        }
+    }
+}
