@@ -9,4 +9,5 @@
 
 #![deny(missing_docs)]
 
+pub mod udp;
 pub mod wire_transfer;
