@@ -66,13 +66,13 @@ fn sha256(d: &[u8]) -> [u8; 32] {
 
 /// Serves one connection: reads a request line "GET <bytes>\n" on a
 /// bidirectional stream and answers with the file, then FIN.
-fn serve(socket: UdpSocket, pki: &TestPki, file: Bytes) -> Result<(), String> {
+fn serve(socket: &UdpSocket, pki: &TestPki, file: &Bytes) -> Result<(), String> {
     let clock = Clock::new();
     let config = ServerConfig {
         tls: Arc::new(server_config(pki, &[ALPN], 2)),
         transport: Arc::new(TransportConfig::default()),
     };
-    let first = wait_for_initial(&socket, Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    let first = wait_for_initial(socket, Duration::from_secs(30)).map_err(|e| e.to_string())?;
     let local_cid = ConnectionId::random(&mut SystemRandom, 8);
     let mut conn = Connection::accept(
         clock.now(),
@@ -92,7 +92,7 @@ fn serve(socket: UdpSocket, pki: &TestPki, file: Bytes) -> Result<(), String> {
     let mut sent = 0usize;
     let mut finished = false;
     let mut buf = [0u8; 256];
-    drive(&mut conn, &socket, &clock, LIMIT, "the download", |c, _| {
+    drive(&mut conn, socket, &clock, LIMIT, "the download", |c, _| {
         if c.is_closed() {
             return true;
         }
@@ -123,9 +123,8 @@ fn serve(socket: UdpSocket, pki: &TestPki, file: Bytes) -> Result<(), String> {
         false
     })
     .map_err(|e| format!("server: {e}"))?;
-    let _ = drive(&mut conn, &socket, &clock, Duration::from_secs(3), "draining", |c, _| {
-        c.is_drained()
-    });
+    let _ =
+        drive(&mut conn, socket, &clock, Duration::from_secs(3), "draining", |c, _| c.is_drained());
     Ok(())
 }
 
@@ -158,7 +157,7 @@ fn main() -> ExitCode {
     };
     let server_addr = server_socket.local_addr().expect("bound socket has an address");
     let server_pki = pki.clone();
-    let server = std::thread::spawn(move || serve(server_socket, &server_pki, file));
+    let server = std::thread::spawn(move || serve(&server_socket, &server_pki, &file));
 
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind client socket");
     let clock = Clock::new();
