@@ -203,12 +203,15 @@ fn quinn_client_echoes_10mb_with_our_server() {
     let mut conn = Connection::accept(
         clock.now(),
         &config,
-        first.version,
-        first.from,
-        first.dcid,
-        first.scid,
-        local_cid,
-        None,
+        quic_proto::connection::AcceptParams {
+            version: first.version,
+            remote: first.from,
+            client_dcid: first.dcid,
+            client_scid: first.scid,
+            local_cid,
+            reset_token: quic_proto::StatelessResetToken::random(&mut SystemRandom),
+            retry: None,
+        },
         Box::new(SystemRandom),
     )
     .expect("accept");

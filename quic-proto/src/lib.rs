@@ -22,6 +22,7 @@ pub mod coding;
 pub mod congestion;
 pub mod connection;
 pub mod crypto;
+pub mod endpoint;
 pub mod error;
 pub mod frame;
 pub mod packet;
@@ -33,6 +34,8 @@ pub mod stream_id;
 pub mod streams;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+#[cfg(test)]
+mod tests;
 pub mod time;
 pub mod token;
 pub mod transport_params;

@@ -102,6 +102,7 @@ impl Connection {
             }
             self.peer_reset_token = params.stateless_reset_token;
         }
+        self.check_version_information(&params)?;
         self.streams.on_peer_params(&params)?;
         self.loss
             .set_peer_max_ack_delay(params.max_ack_delay)

@@ -10,10 +10,11 @@
 //! blocks: `handshake.rs` (TLS and keys), `recv.rs` (packets and frames in),
 //! `send.rs` (packets out), `timers.rs` (timers and closing), `streams.rs`.
 
+mod cids;
 pub mod config;
 mod handshake;
 mod key_phase;
-mod packet_builder;
+pub(crate) mod packet_builder;
 mod recv;
 mod send;
 mod spaces;
@@ -22,6 +23,7 @@ mod streams;
 mod tests;
 mod timers;
 pub mod types;
+mod version_info;
 
 use core::time::Duration;
 use std::collections::VecDeque;
@@ -30,6 +32,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
+pub use cids::EndpointEvent;
 pub use config::{Limits, TransportConfig};
 pub use types::{
     ConnectionError, DatagramMeta, EcnCodepoint, Event, ReadError, StreamEvent, Transmit,
@@ -70,6 +73,31 @@ pub struct ServerConfig {
     pub tls: Arc<rustls::ServerConfig>,
     /// Transport settings.
     pub transport: Arc<TransportConfig>,
+}
+
+/// What a server knows of a client's first Initial when it accepts the
+/// connection, and the connection ID it chose (see [`Connection::accept`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AcceptParams {
+    /// The version of the client's Initial.
+    pub version: Version,
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// The Destination Connection ID of the client's current Initial (after
+    /// a Retry: the Retry's Source Connection ID).
+    pub client_dcid: ConnectionId,
+    /// The Source Connection ID of the client's Initial.
+    pub client_scid: ConnectionId,
+    /// The connection ID this server chose (sequence number 0).
+    pub local_cid: ConnectionId,
+    /// The stateless reset token for `local_cid`, sent in the
+    /// stateless_reset_token transport parameter. An endpoint derives it
+    /// from its `ResetKey`, so that it can reset the connection after
+    /// losing its state (RFC 9000 §10.3.2).
+    pub reset_token: StatelessResetToken,
+    /// When the client's address was validated with Retry: the Destination
+    /// Connection ID of its first Initial and the Retry's Source Connection ID.
+    pub retry: Option<(ConnectionId, ConnectionId)>,
 }
 
 /// Why a connection could not be started.
@@ -224,6 +252,8 @@ pub struct Connection {
     /// An ack-eliciting packet was sent since the last packet was received.
     ack_eliciting_since_receive: bool,
     ping_pending: bool,
+    /// Connection IDs issued in both directions (RFC 9000 §5.1).
+    cids: cids::CidState,
     /// Packets that arrived before their keys, retried once keys arrive.
     undecryptable: VecDeque<(DatagramMeta, BytesMut)>,
     datagrams_in: VecDeque<Bytes>,
@@ -259,6 +289,20 @@ impl Connection {
         config: &ClientConfig,
         server_name: &str,
         remote: SocketAddr,
+        rng: Box<dyn RandomSource>,
+    ) -> Result<Self, ConnectError> {
+        Self::connect_with_cid(now, config, server_name, remote, None, rng)
+    }
+
+    /// [`Connection::connect`] with the connection ID this client chose
+    /// (an endpoint's, so that it can route the server's packets); `None`
+    /// draws a random 8-byte one.
+    pub(crate) fn connect_with_cid(
+        now: Instant,
+        config: &ClientConfig,
+        server_name: &str,
+        remote: SocketAddr,
+        local_cid: Option<ConnectionId>,
         mut rng: Box<dyn RandomSource>,
     ) -> Result<Self, ConnectError> {
         //= https://www.rfc-editor.org/rfc/rfc9000#section-7.2
@@ -267,8 +311,9 @@ impl Connection {
         //# populates the Destination Connection ID field with an unpredictable value.
         //# This Destination Connection ID MUST be at least 8 bytes in length.
         let original_dcid = ConnectionId::random(&mut *rng, 8);
-        let local_cid = ConnectionId::random(&mut *rng, 8);
-        let params = local_params(&config.transport, Side::Client, &local_cid, None, &mut *rng);
+        let local_cid = local_cid.unwrap_or_else(|| ConnectionId::random(&mut *rng, 8));
+        let params =
+            local_params(&config.transport, Side::Client, config.version, &local_cid, None, None);
         let tls = TlsSession::client(config.tls.clone(), server_name, &params, config.version)
             .map_err(ConnectError::Tls)?;
         let mut conn = Self::new(
@@ -288,30 +333,33 @@ impl Connection {
         Ok(conn)
     }
 
-    /// Accepts a client's connection: `client_dcid` and `client_scid` are
-    /// the connection IDs of its first Initial, `local_cid` the ID this
-    /// server chose, `retry` the original DCID and Retry SCID when the
-    /// client's address was validated with Retry. Feed the client's
-    /// datagram to [`Connection::handle_datagram`] next.
-    #[allow(clippy::too_many_arguments)]
+    /// Accepts a client's connection, described by `accept` (the
+    /// connection IDs of its Initial, the ID and reset token this server
+    /// chose, and the Retry that validated the client's address, if any).
+    /// Feed the client's datagram to [`Connection::handle_datagram`] next.
     pub fn accept(
         now: Instant,
         config: &ServerConfig,
-        version: Version,
-        remote: SocketAddr,
-        client_dcid: ConnectionId,
-        client_scid: ConnectionId,
-        local_cid: ConnectionId,
-        retry: Option<(ConnectionId, ConnectionId)>,
-        mut rng: Box<dyn RandomSource>,
+        accept: AcceptParams,
+        rng: Box<dyn RandomSource>,
     ) -> Result<Self, ConnectError> {
+        let AcceptParams {
+            version,
+            remote,
+            client_dcid,
+            client_scid,
+            local_cid,
+            reset_token,
+            retry,
+        } = accept;
         let original_dcid = retry.map_or(client_dcid, |(odcid, _)| odcid);
         let mut params = local_params(
             &config.transport,
             Side::Server,
+            version,
             &local_cid,
             Some(&original_dcid),
-            &mut *rng,
+            Some(reset_token),
         );
         params.retry_source_connection_id = retry.map(|(_, scid)| scid);
         let tls =
@@ -340,6 +388,12 @@ impl Connection {
             conn.path.validated = true;
         }
         Ok(conn)
+    }
+
+    /// Server: a NEW_TOKEN token from the client's address proved it
+    /// (RFC 9000 §8.1.3), so the anti-amplification limit does not apply.
+    pub(crate) fn set_address_validated(&mut self) {
+        self.path.validated = true;
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -381,6 +435,7 @@ impl Connection {
                 .set_ack_eliciting_threshold(config.ack_eliciting_threshold)
                 .set_max_ack_delay(config.max_ack_delay);
         }
+        let handshake_cids = cids::CidState::new(local_cid, params.stateless_reset_token);
         let mut conn = Self {
             side,
             version,
@@ -425,6 +480,7 @@ impl Connection {
             datagrams_out: VecDeque::new(),
             datagrams_out_bytes: 0,
             path_responses: VecDeque::new(),
+            cids: handshake_cids,
             close_pending: false,
             pending_tls_error: None,
             events: VecDeque::new(),
@@ -652,6 +708,35 @@ impl Connection {
         self.initiate_key_update(now)
     }
 
+    // ----- connection IDs (for the endpoint) -----
+
+    /// The next request for whoever routes this connection's datagrams (an
+    /// `Endpoint` drains these itself): connection IDs to issue, IDs the
+    /// peer retired, the peer's reset token. A connection driven alone can
+    /// ignore them; it then never offers the peer more than its handshake
+    /// connection ID.
+    pub fn poll_endpoint_event(&mut self) -> Option<EndpointEvent> {
+        self.next_endpoint_event()
+    }
+
+    /// Gives the peer a new connection ID (after
+    /// [`EndpointEvent::NeedCids`]): `cid` must be routed to this
+    /// connection, be as long as its handshake connection ID, never have
+    /// been used before, and `token` must be its stateless reset token.
+    pub fn issue_cid(&mut self, cid: ConnectionId, token: StatelessResetToken) {
+        self.add_local_cid(cid, token);
+    }
+
+    /// This endpoint's connection IDs the peer may use, handshake ID included.
+    pub fn local_cids(&self) -> impl Iterator<Item = &ConnectionId> + '_ {
+        self.cids.local_cids()
+    }
+
+    /// The peer's connection ID this connection sends to.
+    pub fn remote_cid(&self) -> ConnectionId {
+        self.remote_cid
+    }
+
     fn is_open(&self) -> bool {
         matches!(self.state, State::Handshake | State::Established)
     }
@@ -668,9 +753,10 @@ impl Connection {
 fn local_params(
     config: &TransportConfig,
     side: Side,
+    version: Version,
     local_cid: &ConnectionId,
     original_dcid: Option<&ConnectionId>,
-    rng: &mut dyn RandomSource,
+    reset_token: Option<StatelessResetToken>,
 ) -> TransportParameters {
     let mut p = TransportParameters {
         max_idle_timeout: config.max_idle_timeout.unwrap_or(Duration::ZERO),
@@ -688,13 +774,12 @@ fn local_params(
         max_datagram_frame_size: config
             .datagram_receive_buffer
             .map(|_| VarInt::from_u32(u32::from(u16::MAX))),
+        version_information: Some(version_info::local(version)),
         ..TransportParameters::default()
     };
     if side.is_server() {
         p.original_destination_connection_id = original_dcid.copied();
-        // Without migration support yet, no reset token is needed for the
-        // handshake CID: a random one keeps resets from other endpoints out.
-        p.stateless_reset_token = Some(StatelessResetToken::random(rng));
+        p.stateless_reset_token = reset_token;
     }
     p
 }

@@ -23,9 +23,19 @@ use crate::version::Version;
 /// What the receive path needs from a packet header, owned so the packet
 /// can be split off the datagram and decrypted in place.
 enum Kind {
-    Protected { level: EncryptionLevel, scid: Option<ConnectionId>, pn_offset: usize },
-    Retry { scid: ConnectionId, token: Bytes },
-    VersionNegotiation { versions: Vec<Version> },
+    Protected {
+        level: EncryptionLevel,
+        dcid: Option<ConnectionId>,
+        scid: Option<ConnectionId>,
+        pn_offset: usize,
+    },
+    Retry {
+        scid: ConnectionId,
+        token: Bytes,
+    },
+    VersionNegotiation {
+        versions: Vec<Version>,
+    },
     Other,
 }
 
@@ -97,8 +107,8 @@ impl Connection {
         mut packet: BytesMut,
         kind: Kind,
     ) -> Result<bool, TransportError> {
-        let (level, scid, pn_offset) = match kind {
-            Kind::Protected { level, scid, pn_offset } => (level, scid, pn_offset),
+        let (level, dcid, scid, pn_offset) = match kind {
+            Kind::Protected { level, dcid, scid, pn_offset } => (level, dcid, scid, pn_offset),
             Kind::Retry { scid, token } => return Ok(self.on_retry(now, &packet, scid, token)),
             Kind::VersionNegotiation { versions } => {
                 self.on_version_negotiation(now, &versions);
@@ -222,6 +232,7 @@ impl Connection {
         }
 
         let payload = packet.freeze().slice(header_len..header_len + plain_len);
+        self.cids.packet_dcid = dcid;
         let ack_eliciting = self.process_frames(now, level, &payload)?;
         self.spaces[space as usize].ack.on_packet_received(now, pn, ack_eliciting, meta.ecn);
         //= https://www.rfc-editor.org/rfc/rfc9000#section-10.1
@@ -299,18 +310,7 @@ impl Connection {
                 Frame::DataBlocked(_) | Frame::StreamsBlocked(_) => {}
                 Frame::StreamDataBlocked(b) => self.streams.on_stream_data_blocked(b.id)?,
                 Frame::NewConnectionId(n) => self.on_new_connection_id(&n)?,
-                Frame::RetireConnectionId(r) => {
-                    //= https://www.rfc-editor.org/rfc/rfc9000#section-19.16
-                    //# Receipt of a RETIRE_CONNECTION_ID frame containing a sequence number greater
-                    //# than any previously sent to the peer MUST be treated as a connection error of
-                    //# type PROTOCOL_VIOLATION.
-                    if r.sequence.into_inner() > 0 {
-                        return Err(TransportError::protocol_violation(
-                            "retired a connection ID never issued",
-                        )
-                        .with_frame(FrameType::RETIRE_CONNECTION_ID));
-                    }
-                }
+                Frame::RetireConnectionId(r) => self.on_retire_connection_id(r.sequence)?,
                 Frame::PathChallenge(c) => {
                     // Bounded: a peer flooding challenges gets answers to the latest ones.
                     if self.path_responses.len() >= self.config.limits.max_pending_path_responses {
@@ -376,40 +376,6 @@ impl Connection {
         Ok(())
     }
 
-    fn on_new_connection_id(
-        &mut self,
-        frame: &crate::frame::NewConnectionId,
-    ) -> Result<(), TransportError> {
-        //= https://www.rfc-editor.org/rfc/rfc9000#section-19.15
-        //# An endpoint that is sending packets with a zero-length Destination Connection
-        //# ID MUST treat receipt of a NEW_CONNECTION_ID frame as a connection error of
-        //# type PROTOCOL_VIOLATION.
-        if self.remote_cid.is_empty() {
-            return Err(TransportError::protocol_violation(
-                "NEW_CONNECTION_ID with zero-length CIDs",
-            )
-            .with_frame(FrameType::NEW_CONNECTION_ID));
-        }
-        // Alternative IDs are for migration, which is not implemented yet:
-        // they are counted against the limit but not kept.
-        //= https://www.rfc-editor.org/rfc/rfc9000#section-5.1.1
-        //# After processing a NEW_CONNECTION_ID frame and
-        //# adding and retiring active connection IDs, if the number of active connection IDs
-        //# exceeds the value advertised in its active_connection_id_limit transport
-        //# parameter, an endpoint MUST close the connection with an error of type
-        //# CONNECTION_ID_LIMIT_ERROR.
-        let seq = frame.sequence.into_inner();
-        let retire_prior_to = frame.retire_prior_to.into_inner();
-        let active = seq.saturating_add(1).saturating_sub(retire_prior_to);
-        if active > self.config.active_connection_id_limit.into_inner() {
-            return Err(TransportError::connection_id_limit_error(
-                "too many active connection IDs",
-            )
-            .with_frame(FrameType::NEW_CONNECTION_ID));
-        }
-        Ok(())
-    }
-
     /// Acts on newly acknowledged and lost packets.
     pub(super) fn on_ack_outcome(
         &mut self,
@@ -426,6 +392,7 @@ impl Connection {
 
     fn on_packet_acked(&mut self, space: SpaceId, packet: SentPacket<SentFrames>) {
         let f = packet.payload;
+        self.cids.on_acked(&f);
         if let Some(range) = f.crypto {
             self.spaces[space as usize].crypto_send.on_ack(range, false);
         }
@@ -447,6 +414,7 @@ impl Connection {
         self.stats.packets_lost += lost.len() as u64;
         for packet in lost {
             let f = packet.payload;
+            self.cids.on_lost(&f);
             if let Some(range) = f.crypto {
                 self.spaces[space as usize].crypto_send.on_lost(range, false);
             }
@@ -578,11 +546,13 @@ fn kind_of(d: &PartialDecode<'_>) -> Kind {
     match d.header() {
         ProtectedHeader::Long(h) => Kind::Protected {
             level: h.ty.encryption_level().expect("long packets with a packet number have a level"),
+            dcid: Some(h.dcid),
             scid: Some(h.scid),
             pn_offset: d.pn_offset().expect("long packets with a packet number have an offset"),
         },
-        ProtectedHeader::Short(_) => Kind::Protected {
+        ProtectedHeader::Short(h) => Kind::Protected {
             level: EncryptionLevel::OneRtt,
+            dcid: Some(h.dcid),
             scid: None,
             pn_offset: d.pn_offset().expect("short packets have a packet number offset"),
         },

@@ -59,7 +59,13 @@ impl Connection {
             self.initiate_key_update(now);
         }
         let probing = self.spaces.iter().any(|s| s.probes > 0);
-        let cwnd_open = self.loss.bytes_in_flight() < self.cc.window();
+        //= https://www.rfc-editor.org/rfc/rfc9002#section-7
+        //# An endpoint MUST NOT send a packet if it would cause bytes_in_flight (see
+        //# {{vars-of-interest}}) to be larger than the congestion window, unless the packet
+        //# is sent on a PTO timer expiration (see {{pto}}) or when entering recovery
+        //# (see {{recovery-period}}).
+        // A datagram is at most one MTU: only send when a full one fits.
+        let cwnd_open = self.loss.bytes_in_flight() + u64::from(self.path.mtu) <= self.cc.window();
         let may_send_data = cwnd_open || probing;
         let wants = SpaceId::ALL.map(|s| self.space_wants_send(now, s, may_send_data));
         let last = wants.iter().rposition(|w| *w)?;
@@ -144,6 +150,7 @@ impl Connection {
                 || self.streams.pending_max_streams.iter().any(|p| *p)
                 || !self.datagrams_out.is_empty()
                 || self.ping_pending
+                || self.cids.wants_send()
                 || self.streams.has_pending())
     }
 
@@ -329,7 +336,10 @@ impl Connection {
                 }
             }
         }
-        let ids: Vec<_> = self.streams.pending_max_stream_data.iter().copied().collect();
+        // Sets iterate in a per-process random order: sort, so that a
+        // recorded run replays byte for byte.
+        let mut ids: Vec<_> = self.streams.pending_max_stream_data.iter().copied().collect();
+        ids.sort_unstable();
         for id in ids {
             let Some(maximum) = self.streams.max_stream_data(id) else {
                 self.streams.pending_max_stream_data.remove(&id);
@@ -343,7 +353,8 @@ impl Connection {
             self.streams.pending_max_stream_data.remove(&id);
             sent.max_stream_data.push(id);
         }
-        let ids: Vec<_> = self.streams.pending_stop.iter().copied().collect();
+        let mut ids: Vec<_> = self.streams.pending_stop.iter().copied().collect();
+        ids.sort_unstable();
         for id in ids {
             let Some(code) = self.streams.stop_code(id) else {
                 self.streams.pending_stop.remove(&id);
@@ -357,6 +368,7 @@ impl Connection {
             self.streams.pending_stop.remove(&id);
             sent.stop_sending.push((id, code));
         }
+        self.write_cid_frames(buf, end, sent);
         // Datagrams are not retransmitted: a lost one is gone (RFC 9221 §5.2).
         while let Some(d) = self.datagrams_out.front() {
             let header = DatagramHeader { data_len: Some(d.len()) };

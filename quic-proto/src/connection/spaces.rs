@@ -65,6 +65,10 @@ pub(crate) struct SentFrames {
     pub(crate) stop_sending: Vec<(StreamId, VarInt)>,
     pub(crate) data_blocked: bool,
     pub(crate) ping: bool,
+    /// NEW_CONNECTION_ID frames: sequence numbers of our connection IDs.
+    pub(crate) new_cids: Vec<u64>,
+    /// RETIRE_CONNECTION_ID frames: sequence numbers of the peer's IDs.
+    pub(crate) retire_cids: Vec<u64>,
 }
 
 impl SentFrames {
@@ -81,5 +85,7 @@ impl SentFrames {
             || !self.stop_sending.is_empty()
             || self.data_blocked
             || self.ping
+            || !self.new_cids.is_empty()
+            || !self.retire_cids.is_empty()
     }
 }

@@ -498,8 +498,19 @@ impl Streams {
     pub(crate) fn on_max_data(&mut self, max: VarInt) {
         let was_blocked = self.conn_send.available() == 0;
         if self.conn_send.on_max_update(max) && was_blocked {
-            for id in self.send.keys() {
-                self.events.push_back(StreamEvent::Writable(*id));
+            // In stream ID order: a recorded run must replay byte for byte.
+            let mut ids: Vec<StreamId> = self.send.keys().copied().collect();
+            ids.sort_unstable();
+            for id in ids {
+                self.events.push_back(StreamEvent::Writable(id));
+                // A stream that ran out of connection credit left the send
+                // queue; it has something to send again.
+                let s = &self.send[&id];
+                if s.buf.next_transmit_offset(self.send_limit(s)).is_some()
+                    && !self.send_queue.contains(&id)
+                {
+                    self.send_queue.push_back(id);
+                }
             }
         }
     }
@@ -578,6 +589,8 @@ impl Streams {
             header.encode(buf);
             buf.put_slice(&chunk.data);
             stream.state.on_stream_sent(chunk.fin);
+            // Stream credit too: MAX_STREAM_DATA only wakes a stream that used it all.
+            stream.credit.consume(new_bytes);
             self.conn_send.consume(new_bytes);
             sent_stream.push((id, chunk.offset..chunk.end(), chunk.fin));
             if stream.buf.next_transmit_offset(limit).is_some() || stream.reset_pending.is_some() {

@@ -123,7 +123,10 @@ impl Connection {
         //# To avoid excessively small idle timeout periods, endpoints MUST increase
         //# the idle timeout period to be at least three times the current Probe
         //# Timeout (PTO).
-        let pto = self.loss.pto_period(SpaceId::Initial);
+        // Once the handshake is confirmed, probes are application data
+        // packets, whose PTO includes the peer's max_ack_delay.
+        let space = if self.handshake_confirmed { SpaceId::Data } else { SpaceId::Initial };
+        let pto = self.loss.pto_period(space);
         self.idle_timeout.map(|t| t.max(3 * pto))
     }
 

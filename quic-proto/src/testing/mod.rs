@@ -7,6 +7,7 @@
 //! TLS messages on both sides; nothing here reads the clock or the OS
 //! random generator.
 
+pub mod pair;
 mod pki;
 mod provider;
 #[cfg(test)]

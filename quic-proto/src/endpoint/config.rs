@@ -1,0 +1,130 @@
+//! Endpoint configuration: connection IDs, keys for stateless replies,
+//! versions, address validation, and the bounds on what unknown peers can
+//! make an endpoint hold or send.
+
+use core::time::Duration;
+
+use crate::cid::{ConnectionIdGenerator, RandomCidGenerator};
+use crate::token::{ResetKey, TokenKey};
+use crate::version::Version;
+
+/// Settings shared by every connection of an [`Endpoint`](super::Endpoint).
+/// Private fields, `&mut self` setters that return `&mut Self`, documented
+/// defaults.
+#[derive(Debug)]
+pub struct EndpointConfig {
+    pub(super) cid_generator: Box<dyn ConnectionIdGenerator>,
+    pub(super) reset_key: Option<ResetKey>,
+    pub(super) token_key: Option<TokenKey>,
+    pub(super) supported_versions: Vec<Version>,
+    pub(super) retry_token_lifetime: Duration,
+    pub(super) new_token_lifetime: Duration,
+    pub(super) require_retry: bool,
+    pub(super) max_incoming: usize,
+    pub(super) incoming_lifetime: Duration,
+    pub(super) max_stateless_resets: u32,
+    pub(super) stateless_reset_period: Duration,
+    pub(super) grease_version_negotiation: bool,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        Self {
+            cid_generator: Box::new(RandomCidGenerator::default()),
+            reset_key: None,
+            token_key: None,
+            supported_versions: Version::SUPPORTED.to_vec(),
+            retry_token_lifetime: Duration::from_secs(15),
+            new_token_lifetime: Duration::from_secs(24 * 60 * 60),
+            require_retry: false,
+            max_incoming: 256,
+            incoming_lifetime: Duration::from_secs(10),
+            max_stateless_resets: 1000,
+            stateless_reset_period: Duration::from_secs(1),
+            grease_version_negotiation: true,
+        }
+    }
+}
+
+impl EndpointConfig {
+    /// How connection IDs are chosen. All IDs have the generator's one
+    /// length, which is how short headers are parsed. Default: random 8-byte IDs.
+    pub fn cid_generator(&mut self, generator: Box<dyn ConnectionIdGenerator>) -> &mut Self {
+        self.cid_generator = generator;
+        self
+    }
+
+    /// The key stateless reset tokens are derived from (RFC 9000 §10.3.2).
+    /// Keep it across restarts, and share it between endpoints that share
+    /// connection IDs, so that a peer of a lost connection can be reset.
+    /// Default: a fresh key from the endpoint's random source.
+    pub fn reset_key(&mut self, key: ResetKey) -> &mut Self {
+        self.reset_key = Some(key);
+        self
+    }
+
+    /// The key Retry and NEW_TOKEN tokens are sealed with (RFC 9000 §8.1).
+    /// Default: a fresh key from the endpoint's random source.
+    pub fn token_key(&mut self, key: TokenKey) -> &mut Self {
+        self.token_key = Some(key);
+        self
+    }
+
+    /// The versions a server accepts, in the order listed in Version
+    /// Negotiation packets; versions this crate does not implement are
+    /// ignored. Default: [`Version::SUPPORTED`].
+    pub fn supported_versions(&mut self, versions: Vec<Version>) -> &mut Self {
+        self.supported_versions = versions;
+        self
+    }
+
+    /// How long a Retry token is accepted: a client returns it within one
+    /// round trip (RFC 9000 §8.1.4). Default 15 s.
+    pub fn retry_token_lifetime(&mut self, lifetime: Duration) -> &mut Self {
+        self.retry_token_lifetime = lifetime;
+        self
+    }
+
+    /// How long a NEW_TOKEN token is accepted. Default 24 h.
+    pub fn new_token_lifetime(&mut self, lifetime: Duration) -> &mut Self {
+        self.new_token_lifetime = lifetime;
+        self
+    }
+
+    /// Answer every new connection whose address no token validates with a
+    /// Retry, before the application sees it. Default false: the
+    /// application decides per [`Incoming`](super::Incoming).
+    pub fn require_retry(&mut self, require: bool) -> &mut Self {
+        self.require_retry = require;
+        self
+    }
+
+    /// Connection attempts awaiting the application's decision at once;
+    /// Initials beyond this are dropped. Default 256.
+    pub fn max_incoming(&mut self, max: usize) -> &mut Self {
+        self.max_incoming = max;
+        self
+    }
+
+    /// How long a connection attempt waits for the application's decision
+    /// before it is ignored. Default 10 s.
+    pub fn incoming_lifetime(&mut self, lifetime: Duration) -> &mut Self {
+        self.incoming_lifetime = lifetime;
+        self
+    }
+
+    /// Stateless resets sent at most `count` per `period`, whatever their
+    /// destination. Default 1000 per second.
+    pub fn max_stateless_resets(&mut self, count: u32, period: Duration) -> &mut Self {
+        self.max_stateless_resets = count;
+        self.stateless_reset_period = period;
+        self
+    }
+
+    /// List a reserved version (RFC 9000 §15) in Version Negotiation packets
+    /// so that clients keep ignoring unknown versions. Default true.
+    pub fn grease_version_negotiation(&mut self, grease: bool) -> &mut Self {
+        self.grease_version_negotiation = grease;
+        self
+    }
+}

@@ -1,0 +1,343 @@
+//! The endpoint: many connections behind one socket (RFC 9000 §5.2, §6,
+//! §8.1, §10.3, §14.1).
+//!
+//! An [`Endpoint`] owns its connections (a slab), routes datagrams to them
+//! by connection ID, answers what it cannot route statelessly (Version
+//! Negotiation, Retry, Stateless Reset, refusals), issues the connection IDs
+//! its connections give their peers, and keeps a dirty set plus a deadline
+//! heap so that polling never scans every connection.
+//!
+//! It is driven like a connection (docs/architecture.md):
+//! [`Endpoint::handle_datagram`], [`Endpoint::handle_timeout`] and
+//! application commands (through [`Endpoint::connection`]) in;
+//! [`Endpoint::poll_transmit`], [`Endpoint::poll_timeout`] and
+//! [`Endpoint::poll_event`] out. After any input, drain `poll_transmit`,
+//! then read `poll_timeout`, then drain `poll_event`.
+//!
+//! This file is the public API; routing and the connection table are in
+//! `demux.rs`, new connections in `incoming.rs`, stateless packets in
+//! `stateless.rs`.
+
+mod config;
+mod demux;
+mod incoming;
+mod stateless;
+#[cfg(test)]
+mod tests;
+
+use core::cmp::Reverse;
+use core::fmt;
+use std::collections::{BinaryHeap, VecDeque};
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+use hashbrown::HashMap;
+use slab::Slab;
+
+pub use config::EndpointConfig;
+pub use incoming::Incoming;
+
+use crate::cid::ConnectionId;
+use crate::connection::{
+    ClientConfig, ConnectError, Connection, DatagramMeta, Event, ServerConfig, Transmit,
+};
+use crate::random::RandomSource;
+use crate::time::Instant;
+use crate::token::{ResetKey, StatelessResetToken, TokenKey};
+use crate::version::Version;
+
+/// Names one connection of an [`Endpoint`]. After the connection's
+/// [`Event::Drained`] the endpoint forgets it and the handle may be reused
+/// for a later connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionHandle(pub usize);
+
+/// What a datagram the endpoint could not route to a connection asks of the
+/// application.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DatagramEvent {
+    /// A client wants a new connection: pass it to [`Endpoint::accept`],
+    /// [`Endpoint::refuse`], [`Endpoint::retry`] or [`Endpoint::ignore`].
+    Incoming(Incoming),
+}
+
+/// Why [`Endpoint::accept`] did not create a connection.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AcceptError {
+    /// The attempt waited longer than the configured incoming lifetime, or
+    /// was already decided.
+    Expired,
+    /// The connection could not be created (TLS configuration); the client
+    /// was sent a CONNECTION_REFUSED.
+    Connect(ConnectError),
+}
+
+impl fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Expired => f.write_str("connection attempt expired"),
+            Self::Connect(e) => write!(f, "connection not created: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AcceptError {}
+
+/// [`Endpoint::retry`] refused: the client's address was validated by a
+/// Retry already, and a client accepts only one (RFC 9000 §17.2.5.2). The
+/// attempt is handed back to be accepted, refused or ignored.
+#[derive(Debug)]
+pub struct RetryError(pub Box<Incoming>);
+
+impl fmt::Display for RetryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the client already answered a Retry")
+    }
+}
+
+impl std::error::Error for RetryError {}
+
+/// A connection in the table, with what the endpoint registered for it.
+#[derive(Debug)]
+struct ConnEntry {
+    conn: Connection,
+    /// Our connection IDs routed to it.
+    cids: Vec<ConnectionId>,
+    /// Server: the client's address and the DCID of its Initials, routed
+    /// until the handshake completes.
+    initial_route: Option<(SocketAddr, ConnectionId)>,
+    /// The peer's address and reset token registered for reset detection.
+    reset_token: Option<(SocketAddr, StatelessResetToken)>,
+    /// The deadline pushed on the heap (entries with another one are stale).
+    timeout: Option<Instant>,
+    /// In the dirty queue.
+    dirty: bool,
+}
+
+/// A datagram the endpoint itself sends (no connection state behind it).
+#[derive(Debug)]
+struct StatelessTransmit {
+    destination: SocketAddr,
+    src_ip: Option<std::net::IpAddr>,
+    data: Vec<u8>,
+}
+
+/// Many connections behind one socket. `Send`; see the module docs for how
+/// to drive it.
+pub struct Endpoint {
+    config: EndpointConfig,
+    reset_key: ResetKey,
+    token_key: TokenKey,
+    server_config: Option<ServerConfig>,
+    rng: Box<dyn RandomSource>,
+    connections: Slab<ConnEntry>,
+    /// Our connection IDs to their connection.
+    by_cid: HashMap<ConnectionId, usize>,
+    /// Client Initials by (client address, their DCID), until our ID takes over.
+    by_initial: HashMap<(SocketAddr, ConnectionId), usize>,
+    /// Peers' reset tokens by peer address, for datagrams nothing routes.
+    reset_tokens: HashMap<SocketAddr, Vec<(StatelessResetToken, usize)>>,
+    /// Connections touched since they were last polled.
+    dirty: VecDeque<usize>,
+    /// Connection deadlines, earliest first; invalidated lazily.
+    timers: BinaryHeap<Reverse<(Instant, usize)>>,
+    events: VecDeque<(ConnectionHandle, Event)>,
+    stateless: VecDeque<StatelessTransmit>,
+    incoming: incoming::IncomingTable,
+    resets: stateless::ResetLimiter,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("connections", &self.connections.len())
+            .field("incoming", &self.incoming.len())
+            .field("server", &self.server_config.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint with `config`; with a `server_config` it accepts
+    /// connections, without one it only connects. `rng` feeds connection
+    /// IDs, tokens, keys not given in `config`, and each connection's own
+    /// random source (seeded from it).
+    pub fn new(
+        mut config: EndpointConfig,
+        server_config: Option<ServerConfig>,
+        mut rng: Box<dyn RandomSource>,
+    ) -> Self {
+        let reset_key = config.reset_key.take().unwrap_or_else(|| ResetKey::new(&mut *rng));
+        let token_key = config.token_key.take().unwrap_or_else(|| TokenKey::new(&mut *rng));
+        config.supported_versions.retain(|v| v.is_supported());
+        Self {
+            config,
+            reset_key,
+            token_key,
+            server_config,
+            rng,
+            connections: Slab::new(),
+            by_cid: HashMap::new(),
+            by_initial: HashMap::new(),
+            reset_tokens: HashMap::new(),
+            dirty: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            events: VecDeque::new(),
+            stateless: VecDeque::new(),
+            incoming: incoming::IncomingTable::default(),
+            resets: stateless::ResetLimiter::default(),
+        }
+    }
+
+    /// Starts or stops accepting connections; existing ones are unaffected.
+    pub fn set_server_config(&mut self, server_config: Option<ServerConfig>) {
+        self.server_config = server_config;
+    }
+
+    /// Starts a client connection to `remote` for `server_name`; drain
+    /// `poll_transmit` next.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        config: &ClientConfig,
+        server_name: &str,
+        remote: SocketAddr,
+    ) -> Result<ConnectionHandle, ConnectError> {
+        let local_cid = self.new_cid();
+        let rng = self.connection_rng();
+        let conn =
+            Connection::connect_with_cid(now, config, server_name, remote, Some(local_cid), rng)?;
+        Ok(self.insert_connection(conn, local_cid, None))
+    }
+
+    // ----- driving -----
+
+    /// Feeds a datagram received on the endpoint's socket. Datagrams of
+    /// known connections go to them; a new client's Initial becomes a
+    /// [`DatagramEvent::Incoming`]; everything else is answered statelessly
+    /// or dropped. Never fails.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        meta: DatagramMeta,
+        data: BytesMut,
+    ) -> Option<DatagramEvent> {
+        self.on_datagram(now, meta, data)
+    }
+
+    /// Processes the connection timers due at `now` (and expires connection
+    /// attempts nobody decided on); a no-op if nothing is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.on_timeout(now);
+    }
+
+    /// Writes the next datagram to send into `buf` (cleared first) and says
+    /// where it goes: stateless replies first, then the connections that
+    /// were touched, in turn. `None` when nothing is to be sent now.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        self.transmit(now, buf)
+    }
+
+    /// The next time `handle_timeout` must be called, if any. Takes `&mut`
+    /// to drop stale heap entries on the way.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.next_timeout()
+    }
+
+    /// The next event of any connection, with its handle.
+    pub fn poll_event(&mut self) -> Option<(ConnectionHandle, Event)> {
+        if self.events.is_empty() {
+            self.collect_events();
+        }
+        self.events.pop_front()
+    }
+
+    /// The connection behind `handle`, for application commands (streams,
+    /// datagrams, close); `None` once it has drained. Marks it for polling.
+    pub fn connection(&mut self, handle: ConnectionHandle) -> Option<&mut Connection> {
+        self.mark_dirty(handle.0);
+        self.connections.get_mut(handle.0).map(|e| &mut e.conn)
+    }
+
+    /// Connections in the table (not yet drained).
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Connection attempts awaiting the application's decision.
+    pub fn incoming_count(&self) -> usize {
+        self.incoming.len()
+    }
+
+    // ----- new connections -----
+
+    /// Accepts a connection attempt: creates the connection and feeds it
+    /// the client's datagrams.
+    pub fn accept(
+        &mut self,
+        now: Instant,
+        incoming: Incoming,
+    ) -> Result<ConnectionHandle, AcceptError> {
+        self.accept_incoming(now, incoming)
+    }
+
+    /// Refuses a connection attempt: the client gets an Initial with
+    /// CONNECTION_CLOSE (CONNECTION_REFUSED), and no state is kept.
+    pub fn refuse(&mut self, incoming: Incoming) {
+        self.refuse_incoming(incoming);
+    }
+
+    /// Asks the client to prove its address: it gets a Retry with a token
+    /// and comes back with a new Initial, which arrives as another
+    /// [`Incoming`] with its address validated. No state is kept meanwhile.
+    pub fn retry(&mut self, now: Instant, incoming: Incoming) -> Result<(), RetryError> {
+        self.retry_incoming(now, incoming)
+    }
+
+    /// Drops a connection attempt without an answer.
+    // Taken by value so that each attempt is decided once.
+    #[allow(clippy::needless_pass_by_value)]
+    pub fn ignore(&mut self, incoming: Incoming) {
+        self.incoming.take(&incoming);
+    }
+
+    // ----- shared helpers -----
+
+    /// A connection ID of ours no connection uses.
+    fn new_cid(&mut self) -> ConnectionId {
+        new_cid(&mut *self.config.cid_generator, &mut *self.rng, &self.by_cid)
+    }
+
+    /// A connection's own random source: ChaCha20 keyed from ours.
+    fn connection_rng(&mut self) -> Box<dyn RandomSource> {
+        let mut seed = [0u8; 32];
+        self.rng.fill(&mut seed);
+        Box::new(crate::random::SeededRandom::from_seed(seed))
+    }
+
+    /// The versions this endpoint accepts as a server.
+    fn accepts_version(&self, version: Version) -> bool {
+        self.config.supported_versions.contains(&version)
+    }
+}
+
+/// A connection ID `by_cid` does not hold. A generator that keeps
+/// colliding (say, a load-balancer encoding with a tiny space) gets a few
+/// tries; then its last answer is used, and since routes are never
+/// overwritten, the connection already holding it keeps it.
+fn new_cid(
+    generator: &mut dyn crate::cid::ConnectionIdGenerator,
+    rng: &mut dyn RandomSource,
+    by_cid: &HashMap<ConnectionId, usize>,
+) -> ConnectionId {
+    let mut cid = generator.generate(rng);
+    for _ in 0..8 {
+        if !by_cid.contains_key(&cid) {
+            break;
+        }
+        cid = generator.generate(rng);
+    }
+    cid
+}

@@ -1,0 +1,166 @@
+//! Flow control: limits enforced on a peer that exceeds them, credit
+//! returned only as the application reads, and window auto-tuning
+//! (RFC 9000 §4).
+
+use core::time::Duration;
+
+use super::{assert_closes_with, encode, inject_frames};
+use crate::connection::{ReadError, TransportConfig};
+use crate::error::TransportErrorCode;
+use crate::frame::{Frame, Stream};
+use crate::stream_id::{Dir, Side, StreamId};
+use crate::testing::pair::{Direction, Pair, payload};
+use crate::varint::VarInt;
+
+fn server_with(seed: u64, f: impl FnOnce(&mut TransportConfig)) -> Pair {
+    let mut server = TransportConfig::default();
+    f(&mut server);
+    Pair::builder(seed).server_transport(server).build()
+}
+
+fn stream_frame(index: u64, offset: u64, data: &[u8]) -> Vec<u8> {
+    encode(&[Frame::Stream(Stream {
+        id: StreamId::new(Side::Client, Dir::Uni, index).unwrap(),
+        offset: VarInt::from_u64(offset).unwrap(),
+        fin: false,
+        has_length: true,
+        data,
+    })])
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-4.1
+//= type=test
+//# A receiver MUST close the connection with an error of type FLOW_CONTROL_ERROR if
+//# the sender violates the advertised connection or stream data limits
+#[test]
+fn data_beyond_the_stream_limit_is_flow_control_error() {
+    let mut pair = server_with(301, |c| {
+        c.initial_max_stream_data(VarInt::from_u32(1000));
+    });
+    pair.handshake();
+    // Ends at 1001: one byte over.
+    inject_frames(&mut pair, Side::Client, &stream_frame(0, 991, &[0; 10]));
+    assert_closes_with(&mut pair, Side::Server, TransportErrorCode::FLOW_CONTROL_ERROR);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-4.1
+//= type=test
+//# A receiver MUST close the connection with an error of type FLOW_CONTROL_ERROR if
+//# the sender violates the advertised connection or stream data limits
+#[test]
+fn data_beyond_the_connection_limit_is_flow_control_error() {
+    let mut pair = server_with(302, |c| {
+        c.initial_max_data(VarInt::from_u32(800)).initial_max_stream_data(VarInt::from_u32(600));
+    });
+    pair.handshake();
+    // Each stream is within its own limit; together they exceed the connection's.
+    let mut frames = stream_frame(0, 0, &[0; 500]);
+    frames.extend(stream_frame(1, 0, &[0; 500]));
+    inject_frames(&mut pair, Side::Client, &frames);
+    assert_closes_with(&mut pair, Side::Server, TransportErrorCode::FLOW_CONTROL_ERROR);
+}
+
+fn read_available(pair: &mut Pair, id: StreamId) -> usize {
+    let mut buf = [0; 65536];
+    let mut total = 0;
+    loop {
+        match pair.server().read(id, &mut buf) {
+            Ok(Some(n)) => total += n,
+            Ok(None) | Err(ReadError::Blocked) => return total,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-4.1
+//= type=test
+//# Senders MUST NOT send data in excess of either limit.
+#[test]
+fn credit_comes_back_only_as_the_application_reads() {
+    const WINDOW: u32 = 16 * 1024;
+    let mut pair = server_with(303, |c| {
+        c.initial_max_stream_data(VarInt::from_u32(WINDOW));
+    });
+    pair.handshake();
+    let id = pair.client().open_stream(Dir::Uni).unwrap();
+    let data = payload(200_000, 1);
+    let written = pair.client().write(id, &data).unwrap();
+    assert_eq!(written, data.len(), "the send buffer takes it all");
+    // The server's application does not read: the window fills and stays full.
+    pair.drive_for(Duration::from_secs(3));
+    assert_eq!(pair.server().accept_stream(Dir::Uni), Some(id));
+    let sent_while_blocked = pair.link_stats(Direction::ClientToServer).sent_bytes;
+    pair.drive_for(Duration::from_secs(3));
+    let sent_later = pair.link_stats(Direction::ClientToServer).sent_bytes;
+    // Blocked: at most STREAM_DATA_BLOCKED or ACK-sized datagrams since.
+    assert!(sent_later - sent_while_blocked < 1000, "{sent_while_blocked} then {sent_later}");
+    assert_eq!(read_available(&mut pair, id), WINDOW as usize);
+    // Reading returns credit: more data comes.
+    pair.drive_for(Duration::from_secs(1));
+    let more = read_available(&mut pair, id);
+    assert!(more > 0 && more <= 2 * WINDOW as usize, "{more} more bytes");
+}
+
+#[test]
+fn receive_windows_grow_when_the_reader_keeps_up() {
+    const INITIAL: u32 = 32 * 1024;
+    let mut pair = server_with(304, |c| {
+        c.initial_max_data(VarInt::from_u32(INITIAL))
+            .initial_max_stream_data(VarInt::from_u32(INITIAL));
+    });
+    // A long path, so that a small window limits throughput.
+    pair.links(|l| {
+        l.latency(Duration::from_millis(50));
+    });
+    pair.handshake();
+    let data = payload(3_000_000, 2);
+    assert_eq!(pair.transfer(Side::Client, Dir::Uni, &data), data);
+    let window = pair.server().receive_window();
+    assert!(window >= 4 * u64::from(INITIAL), "connection window {window}");
+    assert!(pair.client().peer_max_data() >= 3_000_000);
+}
+
+/// Writes `len` bytes in one call, finishes, and reads on the server
+/// without the client writing again: only a credit update can resume it.
+fn one_write_transfer(pair: &mut Pair, len: usize) {
+    pair.handshake();
+    let id = pair.client().open_stream(Dir::Uni).unwrap();
+    let data = payload(len, 3);
+    assert_eq!(pair.client().write(id, &data).unwrap(), len);
+    pair.client().finish(id).unwrap();
+    let mut got = Vec::new();
+    pair.drive_until(Duration::from_secs(20), |p| {
+        let mut buf = [0; 65536];
+        while p.server().accept_stream(Dir::Uni).is_some() {}
+        loop {
+            match p.server().read(id, &mut buf) {
+                Ok(Some(n)) => got.extend_from_slice(&buf[..n]),
+                Ok(None) => return true,
+                Err(ReadError::Blocked | ReadError::ClosedStream) => return false,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+    assert_eq!(got, data);
+}
+
+/// Regression: the stream's credit was never counted as used, so
+/// MAX_STREAM_DATA never found the stream blocked and never put it back in
+/// the send queue; a stream written in one go stalled at the first limit.
+#[test]
+fn max_stream_data_wakes_a_stream_blocked_on_its_credit() {
+    let mut pair = server_with(305, |c| {
+        c.initial_max_stream_data(VarInt::from_u32(8 * 1024));
+    });
+    one_write_transfer(&mut pair, 100_000);
+}
+
+/// Regression: MAX_DATA raised `Writable` events but left streams that had
+/// run out of connection credit out of the send queue.
+#[test]
+fn max_data_wakes_a_stream_blocked_on_connection_credit() {
+    let mut pair = server_with(306, |c| {
+        c.initial_max_data(VarInt::from_u32(8 * 1024));
+    });
+    one_write_transfer(&mut pair, 100_000);
+}

@@ -1,0 +1,252 @@
+//! Streams: opening and accepting within the peer's limits, frames on the
+//! wrong kind of stream, reset and stop semantics, and send priorities
+//! (RFC 9000 §2-§4, §19.4-§19.11).
+
+use core::time::Duration;
+
+use bytes::Bytes;
+
+use super::{assert_closes_with, encode, inject_frames};
+use crate::connection::{Event, ReadError, StreamEvent, TransportConfig, WriteError};
+use crate::error::TransportErrorCode;
+use crate::frame::{Frame, MaxStreamData, Stream};
+use crate::stream_id::{Dir, Side, StreamId};
+use crate::testing::pair::{Pair, StreamTransfer, payload};
+use crate::varint::VarInt;
+
+fn pair_with_server(seed: u64, f: impl FnOnce(&mut TransportConfig)) -> Pair {
+    let mut server = TransportConfig::default();
+    f(&mut server);
+    let mut pair = Pair::builder(seed).server_transport(server).build();
+    pair.handshake();
+    pair
+}
+
+fn stream_frame(id: StreamId, offset: u64, data: &[u8]) -> Vec<u8> {
+    encode(&[Frame::Stream(Stream {
+        id,
+        offset: VarInt::from_u64(offset).unwrap(),
+        fin: false,
+        has_length: true,
+        data,
+    })])
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-4.6
+//= type=test
+//# Endpoints MUST NOT exceed the limit set by their peer.
+#[test]
+fn opening_waits_for_the_peers_stream_credit() {
+    let mut pair = pair_with_server(201, |c| {
+        c.max_concurrent_uni_streams(VarInt::from_u32(2));
+    });
+    let a = pair.client().open_stream(Dir::Uni).unwrap();
+    let b = pair.client().open_stream(Dir::Uni).unwrap();
+    assert_eq!(pair.client().open_stream(Dir::Uni), None, "the third is over the limit");
+    for id in [a, b] {
+        pair.client().write(id, b"hello").unwrap();
+        pair.client().finish(id).unwrap();
+    }
+    // The harness opens the next ones as credit comes back.
+    let specs: Vec<_> =
+        (0..5).map(|i| StreamTransfer::one_way(Side::Client, Dir::Uni, payload(3000, i))).collect();
+    // Reading the first two to their end releases their credit.
+    let mut ended = [false; 2];
+    pair.drive_until(Duration::from_secs(5), |p| {
+        let mut buf = [0; 64];
+        while p.server().accept_stream(Dir::Uni).is_some() {}
+        for (id, ended) in [a, b].iter().zip(&mut ended) {
+            while !*ended {
+                match p.server().read(*id, &mut buf) {
+                    Ok(Some(_)) => {}
+                    Ok(None) => *ended = true,
+                    Err(_) => break,
+                }
+            }
+        }
+        ended == [true; 2]
+    });
+    let results = pair.transfer_streams(&specs);
+    for (spec, result) in specs.iter().zip(&results) {
+        assert_eq!(result.request_received, spec.request);
+        assert!(result.id.index() < 7);
+    }
+    assert!(pair.client_events().contains(&Event::Stream(StreamEvent::Available(Dir::Uni))));
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-4.6
+//= type=test
+//# An endpoint that
+//# receives a frame with a stream ID exceeding the limit it has sent MUST treat
+//# this as a connection error of type STREAM_LIMIT_ERROR
+#[test]
+fn a_stream_beyond_the_limit_is_stream_limit_error() {
+    let mut pair = pair_with_server(202, |c| {
+        c.max_concurrent_uni_streams(VarInt::from_u32(2));
+    });
+    let third = StreamId::new(Side::Client, Dir::Uni, 2).unwrap();
+    inject_frames(&mut pair, Side::Client, &stream_frame(third, 0, b"x"));
+    assert_closes_with(&mut pair, Side::Server, TransportErrorCode::STREAM_LIMIT_ERROR);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-19.8
+//= type=test
+//# An endpoint MUST terminate the connection with error STREAM_STATE_ERROR if it
+//# receives a STREAM frame for a locally initiated stream that has not yet been
+//# created, or for a send-only stream.
+//
+//= https://www.rfc-editor.org/rfc/rfc9000#section-19.10
+//= type=test
+//# An endpoint that receives a
+//# MAX_STREAM_DATA frame for a receive-only stream MUST terminate the connection
+//# with error STREAM_STATE_ERROR.
+#[test]
+fn frames_for_the_wrong_kind_of_stream_are_stream_state_errors() {
+    let server_uni = StreamId::new(Side::Server, Dir::Uni, 0).unwrap();
+    let server_bidi = StreamId::new(Side::Server, Dir::Bi, 0).unwrap();
+    let client_uni = StreamId::new(Side::Client, Dir::Uni, 0).unwrap();
+    let max_stream_data =
+        encode(&[Frame::MaxStreamData(MaxStreamData { id: client_uni, maximum: VarInt::MAX })]);
+    let cases = [
+        // The server's own unidirectional stream: send-only for it, even
+        // once it exists.
+        (stream_frame(server_uni, 0, b"x"), true),
+        // The server's bidirectional stream it never opened.
+        (stream_frame(server_bidi, 0, b"x"), false),
+        // Flow control credit for a stream the server only receives on.
+        (max_stream_data, false),
+    ];
+    for (i, (frames, open_first)) in cases.into_iter().enumerate() {
+        let mut pair = Pair::new(203 + i as u64);
+        pair.handshake();
+        if open_first {
+            let id = pair.server().open_stream(Dir::Uni).unwrap();
+            pair.server().write(id, b"mine").unwrap();
+        }
+        if i == 2 {
+            let id = pair.client().open_stream(Dir::Uni).unwrap();
+            pair.client().write(id, b"data").unwrap();
+            pair.drive_for(Duration::from_millis(50));
+        }
+        inject_frames(&mut pair, Side::Client, &frames);
+        assert_closes_with(&mut pair, Side::Server, TransportErrorCode::STREAM_STATE_ERROR);
+    }
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-3.2
+//= type=test
+//# Receiving a RESET_STREAM frame in the "Recv" or "Size Known" state causes the
+//# stream to enter the "Reset Recvd" state.  This might cause the delivery of
+//# stream data to the application to be interrupted.
+#[test]
+fn a_reset_reaches_the_reader_with_its_code() {
+    let mut pair = Pair::new(206);
+    pair.handshake();
+    let id = pair.client().open_stream(Dir::Uni).unwrap();
+    pair.client().write(id, &payload(10_000, 1)).unwrap();
+    pair.drive_until(Duration::from_secs(2), |p| p.server().accept_stream(Dir::Uni).is_some());
+    pair.client().reset(id, VarInt::from_u32(7)).unwrap();
+    assert_eq!(pair.client().write(id, b"more"), Err(WriteError::ClosedStream));
+    let mut got = Vec::new();
+    pair.drive_until(Duration::from_secs(2), |p| {
+        let mut buf = [0; 4096];
+        loop {
+            match p.server().read(id, &mut buf) {
+                Ok(Some(n)) => got.extend_from_slice(&buf[..n]),
+                Err(ReadError::Blocked) => return false,
+                Err(ReadError::Reset(code)) => return code == VarInt::from_u32(7),
+                other => panic!("read gave {other:?}"),
+            }
+        }
+    });
+    assert!(got.len() <= 10_000);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-3.5
+//= type=test
+//# An endpoint that receives a STOP_SENDING frame MUST send a RESET_STREAM
+//# frame if the stream is in the "Ready" or "Send" state.
+#[test]
+fn stop_sending_draws_a_reset_with_the_same_code() {
+    let mut pair = Pair::new(207);
+    pair.handshake();
+    let id = pair.client().open_stream(Dir::Bi).unwrap();
+    pair.client().write(id, &payload(5_000, 1)).unwrap();
+    pair.drive_until(Duration::from_secs(2), |p| p.server().accept_stream(Dir::Bi).is_some());
+    pair.server().stop(id, VarInt::from_u32(9)).unwrap();
+    pair.drive_until(Duration::from_secs(2), |p| {
+        p.client_events().contains(&Event::Stream(StreamEvent::Stopped(id, VarInt::from_u32(9))))
+    });
+    assert_eq!(pair.client().write(id, b"more"), Err(WriteError::Stopped(VarInt::from_u32(9))));
+    pair.drive_until(Duration::from_secs(2), |p| {
+        let mut buf = [0; 4096];
+        matches!(p.server().read(id, &mut buf), Err(ReadError::Reset(c)) if c == VarInt::from_u32(9))
+    });
+    // The other direction of the stream is untouched.
+    let reply = Bytes::from_static(b"still here");
+    pair.server().write(id, &reply).unwrap();
+    pair.server().finish(id).unwrap();
+    let mut got = Vec::new();
+    pair.drive_until(Duration::from_secs(2), |p| {
+        let mut buf = [0; 64];
+        loop {
+            match p.client().read(id, &mut buf) {
+                Ok(Some(n)) => got.extend_from_slice(&buf[..n]),
+                Ok(None) => return true,
+                Err(ReadError::Blocked) => return false,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+    assert_eq!(got, reply);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-2.3
+//= type=test
+//# A QUIC implementation SHOULD provide ways in which an application can indicate
+//# the relative priority of streams.
+#[test]
+fn a_higher_priority_stream_is_sent_first() {
+    let mut pair = Pair::new(208);
+    pair.handshake();
+    let low = pair.client().open_stream(Dir::Uni).unwrap();
+    let high = pair.client().open_stream(Dir::Uni).unwrap();
+    pair.client().set_priority(high, 10).unwrap();
+    // The low-priority stream is written first: priority, not order, decides.
+    for id in [low, high] {
+        pair.client().write(id, &payload(60_000, 1)).unwrap();
+        pair.client().finish(id).unwrap();
+    }
+    let (mut low_bytes, mut high_done) = (0usize, false);
+    let mut low_done = false;
+    pair.drive_until(Duration::from_secs(10), |p| {
+        while p.server().accept_stream(Dir::Uni).is_some() {}
+        let mut buf = [0; 65536];
+        loop {
+            match p.server().read(high, &mut buf) {
+                Ok(Some(_)) => {}
+                Ok(None) => high_done = true,
+                _ => break,
+            }
+            if high_done {
+                break;
+            }
+        }
+        let high_done_now = high_done;
+        loop {
+            match p.server().read(low, &mut buf) {
+                Ok(Some(n)) => {
+                    assert!(high_done_now, "low-priority data arrived before the high one ended");
+                    low_bytes += n;
+                }
+                Ok(None) => {
+                    low_done = true;
+                    break;
+                }
+                _ => break,
+            }
+        }
+        low_done
+    });
+    assert_eq!(low_bytes, 60_000);
+}
