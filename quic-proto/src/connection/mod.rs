@@ -252,6 +252,8 @@ pub struct Connection {
     /// An ack-eliciting packet was sent since the last packet was received.
     ack_eliciting_since_receive: bool,
     ping_pending: bool,
+    /// The latest time an input brought (for calls that take no time).
+    latest_now: Instant,
     /// Connection IDs issued in both directions (RFC 9000 §5.1).
     cids: cids::CidState,
     /// Packets that arrived before their keys, retried once keys arrive.
@@ -402,7 +404,7 @@ impl Connection {
         side: Side,
         version: Version,
         config: Arc<TransportConfig>,
-        rng: Box<dyn RandomSource>,
+        mut rng: Box<dyn RandomSource>,
         tls: TlsSession,
         local_cid: ConnectionId,
         remote_cid: ConnectionId,
@@ -425,6 +427,7 @@ impl Connection {
             config.initial_max_data,
             config.max_data_window,
             config.limits.max_stream_resets,
+            &mut *rng,
         );
         let max_crypto = config.limits.max_crypto_buffer;
         let mut spaces = SpaceId::ALL.map(|id| Space::new(id, max_crypto));
@@ -474,6 +477,7 @@ impl Connection {
             last_ack_eliciting_sent: None,
             ack_eliciting_since_receive: false,
             ping_pending: false,
+            latest_now: now,
             undecryptable: VecDeque::new(),
             datagrams_in: VecDeque::new(),
             datagrams_in_bytes: 0,
@@ -502,17 +506,20 @@ impl Connection {
     /// undecodable or unauthenticated packets are dropped, protocol
     /// violations close the connection (see [`Event::ConnectionLost`]).
     pub fn handle_datagram(&mut self, now: Instant, meta: DatagramMeta, data: BytesMut) {
+        self.latest_now = self.latest_now.max(now);
         self.on_datagram(now, meta, data);
     }
 
     /// Processes timer expiries due at `now`; a no-op if nothing is due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.latest_now = self.latest_now.max(now);
         self.on_timeout(now);
     }
 
     /// Writes the next datagram to send into `buf` (cleared first) and
     /// says where it goes, or `None` if nothing is to be sent now.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        self.latest_now = self.latest_now.max(now);
         self.transmit(now, buf)
     }
 
@@ -588,8 +595,9 @@ impl Connection {
 
     /// Reads data in order into `buf`. `Ok(None)` means the stream ended.
     pub fn read(&mut self, id: StreamId, buf: &mut [u8]) -> Result<Option<usize>, ReadError> {
-        // `now` only tunes receive windows; the last known time is good enough.
-        let now = self.idle_deadline.unwrap_or(Instant::ZERO);
+        // Reads carry no time of their own: receive-window tuning uses the
+        // latest time any input brought.
+        let now = self.latest_now;
         let srtt = self.loss.rtt().smoothed_rtt();
         match self.streams.read(id, buf, now, srtt) {
             Err(ReadError::Blocked) | Err(ReadError::ClosedStream) if self.error.is_some() => {

@@ -5,8 +5,9 @@
 use core::ops::Range;
 use std::collections::VecDeque;
 
+use crate::hash::{self, Map as HashMap, Set as HashSet};
+use crate::random::RandomSource;
 use bytes::{BufMut, Bytes};
-use hashbrown::{HashMap, HashSet};
 
 use super::types::{ReadError, StreamEvent, WriteError};
 use crate::error::TransportError;
@@ -95,13 +96,14 @@ impl Streams {
         conn_window: VarInt,
         max_conn_window: u64,
         max_resets: u64,
+        rng: &mut dyn RandomSource,
     ) -> Self {
         let max_conn = VarInt::saturating_from_u64(max_conn_window);
         Self {
             side,
             config,
-            send: HashMap::new(),
-            recv: HashMap::new(),
+            send: hash::map(rng),
+            recv: hash::map(rng),
             limits: [
                 StreamLimits::new(local.initial_max_streams_bidi),
                 StreamLimits::new(local.initial_max_streams_uni),
@@ -109,8 +111,8 @@ impl Streams {
             next_accept: [0; 2],
             peer_params: None,
             send_queue: VecDeque::new(),
-            pending_max_stream_data: HashSet::new(),
-            pending_stop: HashSet::new(),
+            pending_max_stream_data: hash::set(rng),
+            pending_stop: hash::set(rng),
             pending_max_streams: [false; 2],
             conn_send: SendCredit::new(VarInt::ZERO),
             conn_recv: RecvWindow::new(conn_window, max_conn),

@@ -379,7 +379,7 @@ impl Endpoint {
 }
 
 fn unregister_token(
-    tokens: &mut hashbrown::HashMap<SocketAddr, Vec<(StatelessResetToken, usize)>>,
+    tokens: &mut crate::hash::Map<SocketAddr, Vec<(StatelessResetToken, usize)>>,
     (remote, token): (SocketAddr, StatelessResetToken),
     h: usize,
 ) {

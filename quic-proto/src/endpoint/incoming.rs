@@ -5,8 +5,8 @@
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::hash::Map as HashMap;
 use bytes::BytesMut;
-use hashbrown::HashMap;
 use slab::Slab;
 
 use super::{AcceptError, ConnectionHandle, DatagramEvent, Endpoint, RetryError};
@@ -103,7 +103,7 @@ struct Pending {
 }
 
 /// Undecided attempts, bounded in number, each bounded in datagrams.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct IncomingTable {
     slots: Slab<Pending>,
     by_key: HashMap<(SocketAddr, ConnectionId), usize>,
@@ -113,6 +113,11 @@ pub(super) struct IncomingTable {
 }
 
 impl IncomingTable {
+    /// An empty table routing by `by_key` (keyed from the endpoint's randomness).
+    pub(super) fn new(by_key: HashMap<(SocketAddr, ConnectionId), usize>) -> Self {
+        Self { slots: Slab::new(), by_key, order: VecDeque::new(), next_serial: 0 }
+    }
+
     pub(super) fn len(&self) -> usize {
         self.slots.len()
     }

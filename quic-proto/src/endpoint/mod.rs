@@ -30,8 +30,8 @@ use core::fmt;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 
+use crate::hash::{self, Map as HashMap};
 use bytes::BytesMut;
-use hashbrown::HashMap;
 use slab::Slab;
 
 pub use config::EndpointConfig;
@@ -172,6 +172,9 @@ impl Endpoint {
         let reset_key = config.reset_key.take().unwrap_or_else(|| ResetKey::new(&mut *rng));
         let token_key = config.token_key.take().unwrap_or_else(|| TokenKey::new(&mut *rng));
         config.supported_versions.retain(|v| v.is_supported());
+        let (by_cid, by_initial, reset_tokens) =
+            (hash::map(&mut *rng), hash::map(&mut *rng), hash::map(&mut *rng));
+        let incoming = incoming::IncomingTable::new(hash::map(&mut *rng));
         Self {
             config,
             reset_key,
@@ -179,14 +182,14 @@ impl Endpoint {
             server_config,
             rng,
             connections: Slab::new(),
-            by_cid: HashMap::new(),
-            by_initial: HashMap::new(),
-            reset_tokens: HashMap::new(),
+            by_cid,
+            by_initial,
+            reset_tokens,
             dirty: VecDeque::new(),
             timers: BinaryHeap::new(),
             events: VecDeque::new(),
             stateless: VecDeque::new(),
-            incoming: incoming::IncomingTable::default(),
+            incoming,
             resets: stateless::ResetLimiter::default(),
         }
     }
