@@ -58,7 +58,14 @@ impl Connection {
                 None => break,
             }
         }
+        // A resuming client's TLS session returns the parameters remembered
+        // from the previous connection (for 0-RTT) until the server's
+        // EncryptedExtensions replace them: the client takes this
+        // connection's only once the handshake is complete. The server's
+        // come with the ClientHello.
+        let current = self.side.is_server() || !self.tls.is_handshaking();
         if self.peer_params.is_none()
+            && current
             && let Some(params) = self.tls.peer_transport_parameters()
             && let Err(e) = params.and_then(|p| self.on_peer_params(p))
         {

@@ -254,6 +254,8 @@ pub struct Connection {
     ping_pending: bool,
     /// The latest time an input brought (for calls that take no time).
     latest_now: Instant,
+    /// Server: a NEW_TOKEN token to send once the handshake is confirmed.
+    new_token_pending: Option<Bytes>,
     /// Connection IDs issued in both directions (RFC 9000 §5.1).
     cids: cids::CidState,
     /// Packets that arrived before their keys, retried once keys arrive.
@@ -293,7 +295,21 @@ impl Connection {
         remote: SocketAddr,
         rng: Box<dyn RandomSource>,
     ) -> Result<Self, ConnectError> {
-        Self::connect_with_cid(now, config, server_name, remote, None, rng)
+        Self::connect_with_cid(now, config, server_name, remote, None, Bytes::new(), rng)
+    }
+
+    /// [`Connection::connect`] presenting an address validation `token` a
+    /// previous connection to this server received ([`Event::NewToken`]):
+    /// a server that accepts it skips address validation (RFC 9000 §8.1.3).
+    pub fn connect_with_token(
+        now: Instant,
+        config: &ClientConfig,
+        server_name: &str,
+        remote: SocketAddr,
+        token: Bytes,
+        rng: Box<dyn RandomSource>,
+    ) -> Result<Self, ConnectError> {
+        Self::connect_with_cid(now, config, server_name, remote, None, token, rng)
     }
 
     /// [`Connection::connect`] with the connection ID this client chose
@@ -305,6 +321,7 @@ impl Connection {
         server_name: &str,
         remote: SocketAddr,
         local_cid: Option<ConnectionId>,
+        token: Bytes,
         mut rng: Box<dyn RandomSource>,
     ) -> Result<Self, ConnectError> {
         //= https://www.rfc-editor.org/rfc/rfc9000#section-7.2
@@ -331,6 +348,11 @@ impl Connection {
             remote,
             params,
         )?;
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-8.1.3
+        //# In a future connection, the client includes this token in Initial
+        //# packets to provide address validation.  The client MUST include the token in all
+        //# Initial packets it sends, unless a Retry replaces the token with a newer one.
+        conn.token = token;
         conn.drive_tls(now);
         Ok(conn)
     }
@@ -478,6 +500,7 @@ impl Connection {
             ack_eliciting_since_receive: false,
             ping_pending: false,
             latest_now: now,
+            new_token_pending: None,
             undecryptable: VecDeque::new(),
             datagrams_in: VecDeque::new(),
             datagrams_in_bytes: 0,
@@ -595,11 +618,38 @@ impl Connection {
 
     /// Reads data in order into `buf`. `Ok(None)` means the stream ended.
     pub fn read(&mut self, id: StreamId, buf: &mut [u8]) -> Result<Option<usize>, ReadError> {
+        if buf.is_empty() {
+            return Ok(Some(0));
+        }
+        self.read_with(id, |b| {
+            let n = b.read(buf);
+            (n > 0).then_some((n, n))
+        })
+    }
+
+    /// Reads the next in-order chunk of at most `max` bytes without
+    /// copying. `Ok(None)` means the stream ended.
+    pub fn read_chunk(&mut self, id: StreamId, max: usize) -> Result<Option<Bytes>, ReadError> {
+        self.read_with(id, |b| b.read_chunk(max).map(|c| (c.clone(), c.len())))
+    }
+
+    /// Reads the next received chunk in whatever order data arrived, with
+    /// its stream offset, without copying. Once a stream is read unordered
+    /// it cannot be read in order. `Ok(None)` means the stream ended.
+    pub fn read_unordered(&mut self, id: StreamId) -> Result<Option<(u64, Bytes)>, ReadError> {
+        self.read_with(id, |b| b.read_unordered().map(|(off, c)| ((off, c.clone()), c.len())))
+    }
+
+    fn read_with<T>(
+        &mut self,
+        id: StreamId,
+        take: impl FnOnce(&mut crate::streams::recv::RecvBuffer) -> Option<(T, usize)>,
+    ) -> Result<Option<T>, ReadError> {
         // Reads carry no time of their own: receive-window tuning uses the
         // latest time any input brought.
         let now = self.latest_now;
         let srtt = self.loss.rtt().smoothed_rtt();
-        match self.streams.read(id, buf, now, srtt) {
+        match self.streams.read_with(id, now, srtt, take) {
             Err(ReadError::Blocked) | Err(ReadError::ClosedStream) if self.error.is_some() => {
                 Err(ReadError::ConnectionLost(self.error.clone().expect("checked")))
             }
@@ -708,6 +758,14 @@ impl Connection {
     /// The peer's transport parameters, once received.
     pub fn peer_transport_parameters(&self) -> Option<&TransportParameters> {
         self.peer_params.as_ref()
+    }
+
+    /// Server: gives the connection a NEW_TOKEN token (from the endpoint's
+    /// token key) to send once the handshake is confirmed.
+    pub(crate) fn queue_new_token(&mut self, token: Bytes) {
+        if self.side.is_server() {
+            self.new_token_pending = Some(token);
+        }
     }
 
     /// Initiates a 1-RTT key update now, if RFC 9001 §6.1 allows one;

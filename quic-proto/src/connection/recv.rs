@@ -286,7 +286,7 @@ impl Connection {
                     })?;
                     self.on_crypto_data(now, level)?;
                 }
-                Frame::NewToken(_) => {
+                Frame::NewToken(t) => {
                     //= https://www.rfc-editor.org/rfc/rfc9000#section-19.7
                     //# A server MUST treat receipt
                     //# of a NEW_TOKEN frame as a connection error of type PROTOCOL_VIOLATION.
@@ -294,7 +294,8 @@ impl Connection {
                         return Err(TransportError::protocol_violation("NEW_TOKEN from a client")
                             .with_frame(FrameType::NEW_TOKEN));
                     }
-                    // Tokens for future connections are not stored yet.
+                    // The application keeps it for the next connection to this server.
+                    self.events.push_back(Event::NewToken(payload.slice_ref(t.token)));
                 }
                 Frame::Stream(s) => {
                     let data = payload.slice_ref(s.data);
@@ -415,6 +416,9 @@ impl Connection {
         for packet in lost {
             let f = packet.payload;
             self.cids.on_lost(&f);
+            if f.new_token.is_some() && self.new_token_pending.is_none() {
+                self.new_token_pending = f.new_token.clone();
+            }
             if let Some(range) = f.crypto {
                 self.spaces[space as usize].crypto_send.on_lost(range, false);
             }

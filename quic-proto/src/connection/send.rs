@@ -10,7 +10,7 @@ use super::{CloseFrame, Connection, State, Transmit};
 use crate::error::TransportErrorCode;
 use crate::frame::{
     ApplicationClose, ConnectionClose, CryptoHeader, DatagramHeader, Frame, FrameType, MaxData,
-    MaxStreamData, MaxStreams, PathResponse, StopSending,
+    MaxStreamData, MaxStreams, NewToken, PathResponse, StopSending,
 };
 use crate::packet::{Header, LongType, PacketNumber};
 use crate::recovery::SentPacket;
@@ -150,6 +150,7 @@ impl Connection {
                 || self.streams.pending_max_streams.iter().any(|p| *p)
                 || !self.datagrams_out.is_empty()
                 || self.ping_pending
+                || (self.handshake_confirmed && self.new_token_pending.is_some())
                 || self.cids.wants_send()
                 || self.streams.has_pending())
     }
@@ -300,6 +301,18 @@ impl Connection {
     }
 
     fn write_data_space_frames(&mut self, buf: &mut Vec<u8>, end: usize, sent: &mut SentFrames) {
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-19.7
+        //# A client MUST NOT send a NEW_TOKEN frame.
+        // (Only servers queue tokens; they go out once the handshake is confirmed.)
+        if self.handshake_confirmed
+            && let Some(token) = &self.new_token_pending
+        {
+            let frame = NewToken { token };
+            if buf.len() + frame.encoded_len() <= end {
+                frame.encode(buf);
+                sent.new_token = self.new_token_pending.take();
+            }
+        }
         if self.handshake_done_pending && buf.len() < end {
             Frame::HandshakeDone.encode(buf);
             self.handshake_done_pending = false;

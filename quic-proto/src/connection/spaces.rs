@@ -65,6 +65,7 @@ pub(crate) struct SentFrames {
     pub(crate) stop_sending: Vec<(StreamId, VarInt)>,
     pub(crate) data_blocked: bool,
     pub(crate) ping: bool,
+    pub(crate) new_token: Option<bytes::Bytes>,
     /// NEW_CONNECTION_ID frames: sequence numbers of our connection IDs.
     pub(crate) new_cids: Vec<u64>,
     /// RETIRE_CONNECTION_ID frames: sequence numbers of the peer's IDs.
@@ -85,6 +86,7 @@ impl SentFrames {
             || !self.stop_sending.is_empty()
             || self.data_blocked
             || self.ping
+            || self.new_token.is_some()
             || !self.new_cids.is_empty()
             || !self.retire_cids.is_empty()
     }

@@ -313,14 +313,17 @@ impl Streams {
         Ok(())
     }
 
-    /// Reads in order. `Ok(None)`: the stream ended (FIN read).
-    pub(crate) fn read(
+    /// Reads through `take`, which returns what it read and how many bytes
+    /// that consumed, or `None` if nothing is readable now. `Ok(None)`: the
+    /// stream ended (everything up to the FIN was read). Consumed bytes
+    /// return flow-control credit.
+    pub(crate) fn read_with<T>(
         &mut self,
         id: StreamId,
-        out: &mut [u8],
         now: Instant,
         srtt: core::time::Duration,
-    ) -> Result<Option<usize>, ReadError> {
+        take: impl FnOnce(&mut RecvBuffer) -> Option<(T, usize)>,
+    ) -> Result<Option<T>, ReadError> {
         let stream = self.recv.get_mut(&id).ok_or(ReadError::ClosedStream)?;
         if let Some(code) = stream.reset {
             stream.state.on_reset_read();
@@ -328,19 +331,15 @@ impl Streams {
             self.on_recv_closed(id);
             return Err(ReadError::Reset(code));
         }
-        let n = stream.buf.read(out);
-        if n == 0 {
+        let Some((value, n)) = take(&mut stream.buf) else {
             if stream.buf.is_finished() {
                 stream.state.on_all_data_read();
                 self.recv.remove(&id);
                 self.on_recv_closed(id);
                 return Ok(None);
             }
-            if out.is_empty() {
-                return Ok(Some(0));
-            }
             return Err(ReadError::Blocked);
-        }
+        };
         stream.window.on_data_consumed(n as u64);
         if !stream.buf.is_all_received() && stream.window.poll_update(now, srtt).is_some() {
             self.pending_max_stream_data.insert(id);
@@ -349,7 +348,7 @@ impl Streams {
         if self.conn_recv.poll_update(now, srtt).is_some() {
             self.pending_max_data = true;
         }
-        Ok(Some(n))
+        Ok(Some(value))
     }
 
     /// A receive side closed: when both sides of a peer stream are done,

@@ -55,6 +55,10 @@ pub enum Event {
     Stream(StreamEvent),
     /// A DATAGRAM frame arrived; read it with `read_datagram`.
     DatagramReceived,
+    /// Client: the server sent an address validation token (NEW_TOKEN).
+    /// Keep it for this server name and pass it to the next connection
+    /// (`connect_with_token`) to skip address validation there.
+    NewToken(Bytes),
     /// The connection ended; no more events follow but `Drained`.
     ConnectionLost(ConnectionError),
     /// All connection state can be dropped: the draining or closing period

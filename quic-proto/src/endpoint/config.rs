@@ -19,6 +19,7 @@ pub struct EndpointConfig {
     pub(super) supported_versions: Vec<Version>,
     pub(super) retry_token_lifetime: Duration,
     pub(super) new_token_lifetime: Duration,
+    pub(super) send_new_tokens: bool,
     pub(super) require_retry: bool,
     pub(super) max_incoming: usize,
     pub(super) incoming_lifetime: Duration,
@@ -36,6 +37,7 @@ impl Default for EndpointConfig {
             supported_versions: Version::SUPPORTED.to_vec(),
             retry_token_lifetime: Duration::from_secs(15),
             new_token_lifetime: Duration::from_secs(24 * 60 * 60),
+            send_new_tokens: true,
             require_retry: false,
             max_incoming: 256,
             incoming_lifetime: Duration::from_secs(10),
@@ -88,6 +90,14 @@ impl EndpointConfig {
     /// How long a NEW_TOKEN token is accepted. Default 24 h.
     pub fn new_token_lifetime(&mut self, lifetime: Duration) -> &mut Self {
         self.new_token_lifetime = lifetime;
+        self
+    }
+
+    /// Whether accepted connections get a NEW_TOKEN frame, with which the
+    /// client can skip address validation on its next connection (RFC 9000
+    /// §8.1.3). Default true.
+    pub fn send_new_tokens(&mut self, send: bool) -> &mut Self {
+        self.send_new_tokens = send;
         self
     }
 

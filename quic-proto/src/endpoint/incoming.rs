@@ -351,6 +351,15 @@ impl Endpoint {
         if incoming.address_validated {
             conn.set_address_validated();
         }
+        if self.config.send_new_tokens {
+            //= https://www.rfc-editor.org/rfc/rfc9000#section-8.1.3
+            //# A server MAY provide clients with an address validation token during one
+            //# connection that can be used on a subsequent connection.
+            let token = self.token_key.seal_new_token(&mut *self.rng, incoming.remote, now);
+            let conn = &mut self.connections[handle.0].conn;
+            conn.queue_new_token(token.into());
+        }
+        let conn = &mut self.connections[handle.0].conn;
         for (meta, data) in datagrams {
             conn.handle_datagram(now, meta, data);
         }

@@ -31,7 +31,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 
 use crate::hash::{self, Map as HashMap};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use slab::Slab;
 
 pub use config::EndpointConfig;
@@ -208,10 +208,30 @@ impl Endpoint {
         server_name: &str,
         remote: SocketAddr,
     ) -> Result<ConnectionHandle, ConnectError> {
+        self.connect_with_token(now, config, server_name, remote, Bytes::new())
+    }
+
+    /// [`Endpoint::connect`] presenting an address validation token from an
+    /// earlier connection to this server ([`Event::NewToken`]).
+    pub fn connect_with_token(
+        &mut self,
+        now: Instant,
+        config: &ClientConfig,
+        server_name: &str,
+        remote: SocketAddr,
+        token: Bytes,
+    ) -> Result<ConnectionHandle, ConnectError> {
         let local_cid = self.new_cid();
         let rng = self.connection_rng();
-        let conn =
-            Connection::connect_with_cid(now, config, server_name, remote, Some(local_cid), rng)?;
+        let conn = Connection::connect_with_cid(
+            now,
+            config,
+            server_name,
+            remote,
+            Some(local_cid),
+            token,
+            rng,
+        )?;
         Ok(self.insert_connection(conn, local_cid, None))
     }
 

@@ -926,3 +926,143 @@ fn stale_deadlines_do_not_pile_up() {
     assert_eq!(ep.poll_timeout(), Some(live));
     assert!(ep.timers.len() <= 2 * ep.connections.len() + 64, "{}", ep.timers.len());
 }
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-8.1.3
+//= type=test
+//# In a future connection, the client includes this token in Initial
+//# packets to provide address validation.
+#[test]
+fn new_token_from_one_connection_validates_the_next() {
+    let mut net = Net::new(40, 1);
+    let c = net.connect(1);
+    net.handshake(1, c);
+    net.run_until(Duration::from_secs(5), |n| {
+        n.nodes[1].events.iter().any(|(h, e)| *h == c && matches!(e, Event::NewToken(_)))
+    });
+    let token = net.nodes[1]
+        .events
+        .iter()
+        .find_map(|(h, e)| match e {
+            Event::NewToken(t) if *h == c => Some(t.clone()),
+            _ => None,
+        })
+        .expect("the server sent a NEW_TOKEN frame");
+    assert!(!token.is_empty());
+    assert!(!net.seen[0].validated, "the first connection was not validated by a token");
+
+    let now = net.now;
+    let config = net.client_config.clone();
+    let c2 = net.nodes[1]
+        .ep
+        .connect_with_token(now, &config, TestPki::SERVER_NAME, addr(SERVER), token)
+        .expect("second connection starts");
+    net.handshake(1, c2);
+    assert_eq!(net.seen.len(), 2);
+    assert!(net.seen[1].validated, "the NEW_TOKEN token validated the client's address");
+    assert!(!net.seen[1].retried);
+}
+
+/// Regression: a second connection with the same client TLS config resumes
+/// the TLS session, and rustls then hands back the server's transport
+/// parameters remembered from the first connection before this server has
+/// said anything. Taking those as this connection's parameters failed the
+/// connection ID check (TRANSPORT_PARAMETER_ERROR).
+#[test]
+fn resumed_tls_sessions_use_this_connections_transport_parameters() {
+    let mut net = Net::new(43, 1);
+    for _ in 0..3 {
+        let c = net.connect(1);
+        net.handshake(1, c);
+        assert!(net.lost(1, c).is_none(), "seed 43: {:?}", net.lost(1, c));
+        let now = net.now;
+        net.conn(1, c).close(now, VarInt::from_u32(0), b"");
+    }
+}
+
+#[test]
+fn servers_can_stop_sending_new_tokens() {
+    let mut config = EndpointConfig::default();
+    config.send_new_tokens(false);
+    let mut net = Net::with_server(41, 1, config);
+    let c = net.connect(1);
+    net.handshake(1, c);
+    net.run_for(Duration::from_secs(1));
+    assert!(!net.nodes[1].events.iter().any(|(_, e)| matches!(e, Event::NewToken(_))));
+}
+
+#[test]
+fn unordered_and_chunked_reads_deliver_every_byte_once() {
+    let mut net = Net::new(42, 1);
+    let c = net.connect(1);
+    net.handshake(1, c);
+    let s = net.accepted[0];
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7) as u8).collect();
+    let a = net.conn(1, c).open_stream(Dir::Uni).unwrap();
+    let b = net.conn(1, c).open_stream(Dir::Uni).unwrap();
+    for id in [a, b] {
+        let mut written = 0;
+        while written < data.len() {
+            match net.conn(1, c).write(id, &data[written..]) {
+                Ok(n) => written += n,
+                Err(crate::connection::WriteError::Blocked) => {
+                    net.step();
+                }
+                Err(e) => panic!("write failed: {e}"),
+            }
+        }
+        net.conn(1, c).finish(id).unwrap();
+    }
+    // Stream a: unordered; stream b: chunks in order.
+    let mut unordered = vec![None; data.len()];
+    let mut chunks = Vec::new();
+    let (mut a_done, mut b_done) = (false, false);
+    let (mut ra, mut rb) = (None, None);
+    let deadline = net.now + Duration::from_secs(30);
+    while !(a_done && b_done) {
+        assert!(net.now < deadline, "reads did not finish");
+        let conn = net.conn(SERVER, s);
+        while ra.is_none() || rb.is_none() {
+            match conn.accept_stream(Dir::Uni) {
+                Some(id) if ra.is_none() => ra = Some(id),
+                Some(id) => rb = Some(id),
+                None => break,
+            }
+        }
+        if let Some(id) = ra {
+            while !a_done {
+                match conn.read_unordered(id) {
+                    Ok(Some((offset, bytes))) => {
+                        for (i, byte) in bytes.iter().enumerate() {
+                            let slot = &mut unordered[offset as usize + i];
+                            assert!(slot.is_none(), "byte {} delivered twice", offset as usize + i);
+                            *slot = Some(*byte);
+                        }
+                    }
+                    Ok(None) => a_done = true,
+                    Err(crate::connection::ReadError::Blocked) => break,
+                    Err(e) => panic!("unordered read failed: {e}"),
+                }
+            }
+        }
+        if let Some(id) = rb {
+            while !b_done {
+                match conn.read_chunk(id, 1000) {
+                    Ok(Some(chunk)) => {
+                        assert!(chunk.len() <= 1000);
+                        chunks.extend_from_slice(&chunk);
+                    }
+                    Ok(None) => b_done = true,
+                    Err(crate::connection::ReadError::Blocked) => break,
+                    Err(e) => panic!("chunk read failed: {e}"),
+                }
+            }
+        }
+        if !(a_done && b_done) {
+            assert!(net.step(), "stalled");
+        }
+    }
+    let unordered: Vec<u8> =
+        unordered.into_iter().map(|b| b.expect("every byte arrived")).collect();
+    assert_eq!(unordered, data);
+    assert_eq!(chunks, data);
+}
