@@ -24,6 +24,7 @@ mod incoming;
 mod stateless;
 #[cfg(test)]
 mod tests;
+mod testing_hooks;
 
 use core::cmp::Reverse;
 use core::fmt;

@@ -1,7 +1,8 @@
 //! Connection-level behaviour by topic, over the `Pair` harness
-//! (`crate::testing::pair`): two connections in virtual time, a link model
-//! per direction, and a per-datagram hook. Each test quotes the requirement
-//! it proves in duvet form (`//= type=test`).
+//! (`crate::testing::pair`): a client and a server endpoint in virtual
+//! time, one connection between them, a link model per direction, and a
+//! per-datagram hook. Each test quotes the requirement it proves in duvet
+//! form (`//= type=test`).
 //!
 //! A hostile peer is played with `Connection::forge_packet` (a test-only
 //! hook in `connection/tests.rs`): a correctly protected 1-RTT packet
@@ -12,6 +13,7 @@ mod bounds;
 mod close;
 mod datagrams;
 mod determinism;
+mod endpoint;
 mod flow_control;
 mod handshake;
 mod idle;
