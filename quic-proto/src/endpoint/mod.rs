@@ -22,9 +22,9 @@ mod config;
 mod demux;
 mod incoming;
 mod stateless;
+mod testing_hooks;
 #[cfg(test)]
 mod tests;
-mod testing_hooks;
 
 use core::cmp::Reverse;
 use core::fmt;
