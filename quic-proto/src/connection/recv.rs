@@ -414,7 +414,16 @@ impl Connection {
     pub(super) fn on_packets_lost(&mut self, space: SpaceId, lost: Vec<SentPacket<SentFrames>>) {
         self.stats.packets_lost += lost.len() as u64;
         for packet in lost {
-            let f = packet.payload;
+            self.requeue_frames(space, packet.payload);
+        }
+    }
+
+    /// Queues what a packet carried to be sent again: after its loss, or in
+    /// a PTO probe while it may still be in flight (RFC 9002 §6.2.4).
+    /// Repeating a frame the peer did get is harmless: every frame here is
+    /// idempotent.
+    pub(super) fn requeue_frames(&mut self, space: SpaceId, f: SentFrames) {
+        {
             self.cids.on_lost(&f);
             if f.new_token.is_some() && self.new_token_pending.is_none() {
                 self.new_token_pending = f.new_token.clone();

@@ -76,29 +76,43 @@ impl Connection {
             Some(LossTimeout::Lost { space, lost, .. }) => self.on_packets_lost(space, lost),
             Some(LossTimeout::Probe { space, count }) => {
                 self.spaces[space as usize].probes = count;
-                // Probes carry new or retransmitted data when there is some;
-                // anything still unacknowledged in flight is worth resending.
-                self.requeue_unacked_crypto(space);
+                self.requeue_for_probe(space, count);
             }
             Some(LossTimeout::AntiDeadlock { space }) => {
                 self.spaces[space as usize].probes = 1;
-                self.requeue_unacked_crypto(space);
+                self.requeue_for_probe(space, 1);
             }
             None => {}
         }
     }
 
-    /// PTO probes resend unacknowledged CRYPTO data when there is some
-    /// (RFC 9002 §6.2.4), so a handshake recovers from a lost flight.
-    fn requeue_unacked_crypto(&mut self, space: SpaceId) {
-        if space == SpaceId::Data {
-            return;
-        }
-        let outstanding: Vec<_> =
-            self.loss.outstanding(space).filter_map(|p| p.payload.crypto.clone()).collect();
-        let s = &mut self.spaces[space as usize];
-        for range in outstanding {
-            s.crypto_send.on_lost(range, false);
+    //= https://www.rfc-editor.org/rfc/rfc9002#section-6.2.4
+    //# An endpoint SHOULD include new data in packets that are sent on PTO expiration.
+    //# Previously sent data MAY be sent if no new data can be sent.
+    /// Gives PTO probes something worth sending: all unacknowledged CRYPTO
+    /// data in the handshake spaces (a lost flight recovers in one probe),
+    /// and in the application space what the oldest `count` unacknowledged
+    /// ack-eliciting packets carried (new stream data still goes first).
+    fn requeue_for_probe(&mut self, space: SpaceId, count: u8) {
+        let outstanding: Vec<_> = if space == SpaceId::Data {
+            self.loss
+                .outstanding(space)
+                .filter(|p| p.ack_eliciting)
+                .take(usize::from(count))
+                .map(|p| p.payload.clone())
+                .collect()
+        } else {
+            self.loss
+                .outstanding(space)
+                .filter_map(|p| p.payload.crypto.clone())
+                .map(|range| super::spaces::SentFrames {
+                    crypto: Some(range),
+                    ..Default::default()
+                })
+                .collect()
+        };
+        for frames in outstanding {
+            self.requeue_frames(space, frames);
         }
     }
 
