@@ -1066,3 +1066,36 @@ fn unordered_and_chunked_reads_deliver_every_byte_once() {
     assert_eq!(unordered, data);
     assert_eq!(chunks, data);
 }
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-10.3.1
+//= type=test
+//# If the last 16 bytes of the datagram are identical in value to a stateless reset
+//# token, the endpoint MUST enter the draining period and not send any further
+//# packets on this connection.
+#[test]
+fn a_client_that_lost_state_resets_the_server() {
+    let mut net = Net::new(44, 1);
+    let c = net.connect(1);
+    net.handshake(1, c);
+    net.run_for(Duration::from_millis(300));
+    let s = net.accepted[0];
+    // A server only checks tokens of client-issued connection IDs it uses
+    // (RFC 9000 §10.3.1); the client's first ID has none. Move to one.
+    assert!(net.conn(SERVER, s).rotate_remote_cid(), "the client issued spare IDs");
+    net.run_for(Duration::from_millis(100));
+    // The client endpoint restarts with the same reset key (derived from
+    // the same seeded randomness) and no connections.
+    net.nodes[1].ep = Endpoint::new(
+        EndpointConfig::default(),
+        None,
+        Box::new(SeededRandom::from_u64(44u64.wrapping_add(11))),
+    );
+    let id = net.conn(SERVER, s).open_stream(Dir::Uni).unwrap();
+    net.conn(SERVER, s).write(id, b"still there?").unwrap();
+    net.run_until(Duration::from_secs(5), |n| n.lost(SERVER, s).is_some());
+    assert_eq!(net.lost(SERVER, s), Some(&ConnectionError::Reset));
+    // Draining: the server sends nothing more on that connection.
+    let before = net.sent.len();
+    net.run_for(Duration::from_secs(2));
+    assert!(net.sent[before..].iter().all(|d| d.src != addr(SERVER)));
+}
