@@ -25,6 +25,7 @@ pub mod crypto;
 pub mod endpoint;
 pub mod error;
 pub mod frame;
+pub mod keylog;
 mod hash;
 pub mod packet;
 pub mod random;

@@ -270,6 +270,8 @@ pub struct Connection {
     /// A TLS or transport parameter error found while driving TLS.
     pending_tls_error: Option<crate::error::TransportError>,
     events: VecDeque<Event>,
+    /// `tracing` span for everything this connection logs.
+    span: tracing::Span,
     stats: ConnectionStats,
     error: Option<ConnectionError>,
 }
@@ -511,6 +513,11 @@ impl Connection {
             close_pending: false,
             pending_tls_error: None,
             events: VecDeque::new(),
+            span: tracing::debug_span!(
+                "quic_connection",
+                side = ?side,
+                odcid = %original_dcid,
+            ),
             stats: ConnectionStats::default(),
             error: None,
         };
@@ -529,12 +536,16 @@ impl Connection {
     /// undecodable or unauthenticated packets are dropped, protocol
     /// violations close the connection (see [`Event::ConnectionLost`]).
     pub fn handle_datagram(&mut self, now: Instant, meta: DatagramMeta, data: BytesMut) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         self.latest_now = self.latest_now.max(now);
         self.on_datagram(now, meta, data);
     }
 
     /// Processes timer expiries due at `now`; a no-op if nothing is due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         self.latest_now = self.latest_now.max(now);
         self.on_timeout(now);
     }
@@ -556,7 +567,26 @@ impl Connection {
         if let Some(e) = self.streams.events.pop_front() {
             return Some(Event::Stream(e));
         }
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        let _entered = self.span.enter();
+        match &event {
+            Event::HandshakeCompleted => tracing::debug!(
+                alpn = ?self.tls.alpn().map(String::from_utf8_lossy),
+                "handshake complete"
+            ),
+            Event::HandshakeConfirmed => tracing::debug!("handshake confirmed"),
+            Event::ConnectionLost(ConnectionError::TransportError(e)) => {
+                tracing::warn!(error = %e, "closing: the peer violated the protocol")
+            }
+            Event::ConnectionLost(e) => tracing::info!(error = %e, "connection lost"),
+            Event::Drained => tracing::debug!(
+                packets_sent = self.stats.packets_sent,
+                packets_lost = self.stats.packets_lost,
+                "drained"
+            ),
+            _ => {}
+        }
+        Some(event)
     }
 
     // ----- application commands -----

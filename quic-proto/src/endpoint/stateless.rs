@@ -98,6 +98,7 @@ impl Endpoint {
         // Only the first packet of a datagram is ever answered.
         let mut buf = Vec::new();
         encode_version_negotiation(dcid, scid, &versions, &mut *self.rng, &mut buf);
+        tracing::debug!(remote = %meta.remote, "sending Version Negotiation");
         self.queue_stateless(meta, buf);
     }
 
@@ -131,6 +132,7 @@ impl Endpoint {
         // Writes nothing unless the reset can be smaller than the trigger
         // and still 21 bytes or more (RFC 9000 §10.3, §10.3.3).
         if write_stateless_reset(&token, trigger_len, &mut *self.rng, &mut buf) {
+            tracing::debug!(remote = %meta.remote, %dcid, "sending a stateless reset");
             self.queue_stateless(meta, buf);
         }
     }
@@ -144,6 +146,7 @@ impl Endpoint {
         client_dcid: ConnectionId,
         client_scid: ConnectionId,
     ) {
+        tracing::debug!(remote = %meta.remote, %client_dcid, "sending Retry");
         let mut retry_scid = self.new_cid();
         //= https://www.rfc-editor.org/rfc/rfc9000#section-17.2.5.1
         //# This value MUST NOT be equal to the Destination Connection ID field of
@@ -183,6 +186,7 @@ impl Endpoint {
         code: TransportErrorCode,
         reason: &[u8],
     ) {
+        tracing::debug!(remote = %meta.remote, %code, "closing a connection attempt statelessly");
         let Ok(keys) = Keys::initial(version, &client_dcid, Side::Server) else { return };
         let header = Header::Initial {
             version,

@@ -22,6 +22,7 @@ mod loss;
 mod properties;
 mod pto;
 mod streams;
+mod tracing_events;
 
 use core::time::Duration;
 
