@@ -10,6 +10,7 @@
 
 #![deny(missing_docs)]
 
+pub mod args;
 pub mod loopback;
 pub mod udp;
 pub mod wire_transfer;

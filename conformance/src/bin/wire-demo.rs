@@ -9,34 +9,8 @@ use conformance::wire_transfer::{TransferConfig, hex, run};
 use quic_proto::Version;
 use quic_proto::crypto::CipherSuite;
 
-fn parse_args() -> Result<(usize, u64), String> {
-    let (mut size_mib, mut seed) = (100usize, 1u64);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .ok_or_else(|| format!("{name} needs a value"))?
-                .parse::<u64>()
-                .map_err(|e| format!("{name}: {e}"))
-        };
-        match arg.as_str() {
-            "--size" => size_mib = value("--size")? as usize,
-            "--seed" => seed = value("--seed")?,
-            "-h" | "--help" => {
-                println!("usage: wire-demo [--size MIB] [--seed N]");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
-        }
-    }
-    if size_mib == 0 {
-        return Err("--size must be at least 1 MiB".into());
-    }
-    Ok((size_mib, seed))
-}
-
 fn main() -> ExitCode {
-    let (size_mib, seed) = match parse_args() {
+    let (size_mib, seed) = match conformance::args::size_and_seed("wire-demo") {
         Ok(v) => v,
         Err(e) => {
             eprintln!("wire-demo: {e}");
