@@ -28,6 +28,7 @@ pub mod frame;
 pub mod keylog;
 mod hash;
 pub mod packet;
+pub mod qlog;
 pub mod random;
 pub mod range_set;
 pub mod recovery;

@@ -7,6 +7,7 @@ use super::{ConnectError, Connection, ConnectionError, Event, State};
 use crate::cid::ConnectionId;
 use crate::crypto::{KeyChange, Keys};
 use crate::error::TransportError;
+use crate::qlog::events::{ConnectionState, Event as QlogEvent, Initiator};
 use crate::space::{EncryptionLevel, SpaceId};
 use crate::time::Instant;
 
@@ -51,9 +52,11 @@ impl Connection {
                 Some(KeyChange::Handshake { keys }) => {
                     self.spaces[SpaceId::Handshake as usize].keys = Some(keys);
                     self.loss.on_handshake_keys(now);
+                    self.qlog_keys_installed(now, EncryptionLevel::Handshake);
                 }
                 Some(KeyChange::OneRtt { keys, secrets }) => {
                     self.one_rtt = Some(OneRttKeys::new(keys, secrets));
+                    self.qlog_keys_installed(now, EncryptionLevel::OneRtt);
                 }
                 None => break,
             }
@@ -127,6 +130,7 @@ impl Connection {
         let mtu_cap = u16::try_from(params.max_udp_payload_size.into_inner()).unwrap_or(u16::MAX);
         self.path.mtu = self.path.mtu.min(mtu_cap).max(1200);
         self.peer_params = Some(params);
+        self.qlog_params(self.latest_now, Initiator::Remote);
         Ok(())
     }
 
@@ -136,6 +140,10 @@ impl Connection {
             self.state = State::Established;
         }
         self.events.push_back(Event::HandshakeCompleted);
+        self.qlog_state(now, ConnectionState::HandshakeComplete);
+        if let Some(alpn) = self.tls.alpn().map(<[u8]>::to_vec) {
+            self.qlog_event(now, || QlogEvent::AlpnInformation { chosen_alpn: &alpn });
+        }
         if self.side.is_server() {
             //= https://www.rfc-editor.org/rfc/rfc9001#section-4.1.2
             //# the TLS handshake is considered confirmed at the
@@ -155,6 +163,7 @@ impl Connection {
         //= https://www.rfc-editor.org/rfc/rfc9001#section-4.9.2
         //# An endpoint MUST discard its Handshake keys when the TLS handshake is confirmed
         //# ({{handshake-confirmed}}).
+        self.qlog_state(now, ConnectionState::HandshakeConfirmed);
         self.discard_space(now, SpaceId::Handshake);
         self.events.push_back(Event::HandshakeConfirmed);
     }
@@ -169,6 +178,7 @@ impl Connection {
         s.keys = None;
         s.probes = 0;
         self.loss.on_space_discarded(now, space);
+        self.qlog_keys_discarded(now, space);
     }
 
     /// Initiates a key update if RFC 9001 §6.1 allows it now.
@@ -182,6 +192,7 @@ impl Connection {
         }
         keys.update(now + 3 * pto);
         self.stats.key_updates += 1;
+        self.qlog_key_update(now, self.stats.key_updates, true);
         true
     }
 

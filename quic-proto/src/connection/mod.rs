@@ -15,6 +15,7 @@ pub mod config;
 mod handshake;
 mod key_phase;
 pub(crate) mod packet_builder;
+mod qlog_hooks;
 mod recv;
 mod send;
 mod spaces;
@@ -272,6 +273,10 @@ pub struct Connection {
     events: VecDeque<Event>,
     /// `tracing` span for everything this connection logs.
     span: tracing::Span,
+    /// qlog writer, when a sink is set; the epoch of its times is `start`.
+    qlog: Option<Box<crate::qlog::ConnectionQlog>>,
+    /// When the connection was created.
+    start: Instant,
     stats: ConnectionStats,
     error: Option<ConnectionError>,
 }
@@ -518,6 +523,8 @@ impl Connection {
                 side = ?side,
                 odcid = %original_dcid,
             ),
+            qlog: None,
+            start: now,
             stats: ConnectionStats::default(),
             error: None,
         };
@@ -540,6 +547,7 @@ impl Connection {
         let _entered = span.enter();
         self.latest_now = self.latest_now.max(now);
         self.on_datagram(now, meta, data);
+        self.qlog_sync(now);
     }
 
     /// Processes timer expiries due at `now`; a no-op if nothing is due.
@@ -548,13 +556,25 @@ impl Connection {
         let _entered = span.enter();
         self.latest_now = self.latest_now.max(now);
         self.on_timeout(now);
+        self.qlog_sync(now);
     }
 
     /// Writes the next datagram to send into `buf` (cleared first) and
     /// says where it goes, or `None` if nothing is to be sent now.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         self.latest_now = self.latest_now.max(now);
-        self.transmit(now, buf)
+        let transmit = self.transmit(now, buf);
+        self.qlog_sync(now);
+        transmit
+    }
+
+    /// Logs this connection's events as qlog records into `sink`, starting
+    /// with the file header and the events so far (start, versions, local
+    /// transport parameters, Initial keys). Call right after creating the
+    /// connection; an `Endpoint` does it for its connections when its
+    /// configuration has a factory (`EndpointConfig::qlog`).
+    pub fn set_qlog(&mut self, sink: Box<dyn crate::qlog::QlogSink>) {
+        self.qlog_start(sink);
     }
 
     /// The next time `handle_timeout` must be called, if any.
@@ -826,6 +846,12 @@ impl Connection {
     /// This endpoint's connection IDs the peer may use, handshake ID included.
     pub fn local_cids(&self) -> impl Iterator<Item = &ConnectionId> + '_ {
         self.cids.local_cids()
+    }
+
+    /// The Destination Connection ID of the client's first Initial, which
+    /// names the connection in logs (qlog file names, key logs).
+    pub fn original_dcid(&self) -> ConnectionId {
+        self.original_dcid
     }
 
     /// The peer's connection ID this connection sends to.

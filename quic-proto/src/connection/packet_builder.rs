@@ -49,6 +49,11 @@ impl PacketBuilder {
         self.frames_end_limit.saturating_sub(buf.len())
     }
 
+    /// Where this packet's frames start in the buffer.
+    pub(crate) fn payload_start(&self) -> usize {
+        self.partial.start() + self.partial.header_len()
+    }
+
     /// Whether no frame has been written yet.
     pub(crate) fn is_empty(&self, buf: &[u8]) -> bool {
         buf.len() == self.partial.start() + self.partial.header_len()

@@ -14,6 +14,7 @@ use crate::packet::{
     PacketNumber, PacketNumberLen, PartialDecode, ProtectedHeader, check_reserved_bits,
     decode_packet_number, key_phase,
 };
+use crate::qlog::events::{ConnectionState, DropTrigger, Initiator, PacketType};
 use crate::recovery::{AckOutcome, SentPacket};
 use crate::space::{EncryptionLevel, SpaceId};
 use crate::time::Instant;
@@ -56,6 +57,7 @@ impl Connection {
             let parsed = PartialDecode::parse(&data, self.local_cid.len(), false)
                 .map(|d| (d.packet_len(), kind_of(&d)));
             let Ok((packet_len, kind)) = parsed else {
+                self.qlog_dropped(now, None, data.len(), DropTrigger::Invalid);
                 if first {
                     self.check_stateless_reset(now, tail.as_ref(), len as usize);
                 }
@@ -109,17 +111,38 @@ impl Connection {
     ) -> Result<bool, TransportError> {
         let (level, dcid, scid, pn_offset) = match kind {
             Kind::Protected { level, dcid, scid, pn_offset } => (level, dcid, scid, pn_offset),
-            Kind::Retry { scid, token } => return Ok(self.on_retry(now, &packet, scid, token)),
+            Kind::Retry { scid, token } => {
+                let accepted = self.on_retry(now, &packet, scid, token);
+                if !accepted {
+                    self.qlog_dropped(
+                        now,
+                        Some(PacketType::Retry),
+                        packet.len(),
+                        DropTrigger::Rejected,
+                    );
+                }
+                return Ok(accepted);
+            }
             Kind::VersionNegotiation { versions } => {
                 self.on_version_negotiation(now, &versions);
                 return Ok(false);
             }
-            Kind::Other => return Ok(false),
+            Kind::Other => {
+                self.qlog_dropped(now, None, packet.len(), DropTrigger::Unsupported);
+                return Ok(false);
+            }
         };
         let space = level.space();
         // 0-RTT is not supported yet: such packets are dropped (and the
         // client retransmits their data in 1-RTT packets).
+        let qlog_type = Some(PacketType::from_level(level));
         if level == EncryptionLevel::ZeroRtt || self.spaces[space as usize].discarded {
+            let trigger = if level == EncryptionLevel::ZeroRtt {
+                DropTrigger::Unsupported
+            } else {
+                DropTrigger::KeyUnavailable
+            };
+            self.qlog_dropped(now, qlog_type, packet.len(), trigger);
             return Ok(false);
         }
         //= https://www.rfc-editor.org/rfc/rfc9001#section-5.7
@@ -134,6 +157,8 @@ impl Connection {
         if !keys_ready {
             if self.undecryptable.len() < self.config.limits.max_undecryptable_packets {
                 self.undecryptable.push_back((meta, packet));
+            } else {
+                self.qlog_dropped(now, qlog_type, packet.len(), DropTrigger::KeyUnavailable);
             }
             return Ok(false);
         }
@@ -144,6 +169,7 @@ impl Connection {
             && self.remote_cid_set
             && scid != self.remote_cid
         {
+            self.qlog_dropped(now, qlog_type, packet.len(), DropTrigger::Rejected);
             return Ok(false);
         }
 
@@ -152,6 +178,7 @@ impl Connection {
             _ => &self.spaces[space as usize].keys.as_ref().expect("checked").remote.header,
         };
         let Ok((pn_len, truncated)) = remove_header_protection(hp, &mut packet, pn_offset) else {
+            self.qlog_dropped(now, qlog_type, packet.len(), DropTrigger::Invalid);
             return Ok(false);
         };
         let largest =
@@ -191,7 +218,10 @@ impl Connection {
                     .map(|len| (len, None))
             }
         };
-        let Some((plain_len, choice)) = opened else { return Ok(false) };
+        let Some((plain_len, choice)) = opened else {
+            self.qlog_dropped(now, qlog_type, packet.len(), DropTrigger::DecryptionFailure);
+            return Ok(false);
+        };
         check_reserved_bits(first_byte)?;
         if let Some(choice) = choice {
             let pto = self.loss.pto_period(SpaceId::Data);
@@ -199,12 +229,19 @@ impl Connection {
             keys.on_opened(choice, pn, now + 3 * pto)?;
             if choice == KeyChoice::Next {
                 self.stats.key_updates += 1;
+                self.qlog_key_update(now, self.stats.key_updates, false);
             }
         }
         if self.spaces[space as usize].ack.is_duplicate(pn) {
+            self.qlog_dropped(now, qlog_type, packet.len(), DropTrigger::Duplicate);
             return Ok(false);
         }
         self.stats.packets_received += 1;
+        if self.qlog.is_some() {
+            let plain = &packet[header_len..header_len + plain_len];
+            let phase_bit = key_phase(first_byte);
+            self.qlog_packet_received(now, level, pn, dcid, scid, phase_bit, packet.len(), plain);
+        }
 
         if let Some(scid) = scid
             && self.side.is_client()
@@ -215,6 +252,7 @@ impl Connection {
             //# received an Initial or Retry packet from the server, the client
             //# populates the Destination Connection ID field with an unpredictable value.
             // ...and switches to the server's choice once it hears from it.
+            self.qlog_remote_cid(now, self.remote_cid, scid);
             self.remote_cid = scid;
             self.remote_cid_set = true;
         }
@@ -384,9 +422,11 @@ impl Connection {
         space: SpaceId,
         outcome: AckOutcome<SentFrames>,
     ) {
+        self.qlog_acked(now, space, &outcome.acked);
         for packet in outcome.acked {
             self.on_packet_acked(space, packet);
         }
+        self.qlog_lost(now, space, &outcome.lost);
         self.on_packets_lost(space, outcome.lost);
         let _ = now;
     }
@@ -474,6 +514,7 @@ impl Connection {
         }
         self.retry_received = true;
         self.retry_scid = Some(scid);
+        self.qlog_remote_cid(now, self.remote_cid, scid);
         self.remote_cid = scid;
         self.token = token;
         if self.install_initial_keys(&scid).is_err() {
@@ -500,6 +541,7 @@ impl Connection {
         self.enter_draining(now, ConnectionError::VersionMismatch);
         // Nothing was agreed: there is no peer state to drain.
         self.state = State::Drained;
+        self.qlog_state(now, ConnectionState::Closed);
         self.events.push_back(Event::Drained);
     }
 
@@ -547,6 +589,7 @@ impl Connection {
         // (This endpoint does not: it goes silent at once.)
         let until = now + 3 * self.loss.pto_period(SpaceId::Data);
         self.state = State::Draining { until };
+        self.qlog_closed(now, Initiator::Remote, &error, ConnectionState::Draining);
         if self.error.is_none() {
             self.error = Some(error.clone());
             self.events.push_back(Event::ConnectionLost(error));

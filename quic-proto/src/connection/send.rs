@@ -39,7 +39,7 @@ impl Connection {
                 }
                 self.close_pending = false;
                 let close = close.clone();
-                self.write_close_packets(buf, &close);
+                self.write_close_packets(now, buf, &close);
                 return self.finish_datagram(buf);
             }
             State::Handshake | State::Established => {}
@@ -252,6 +252,9 @@ impl Connection {
             return false;
         }
 
+        // qlog: the frames as written, read before sealing (None when off).
+        let qlog_frames = self.qlog_frames(&buf[builder.payload_start()..], space);
+        let plain_len = buf.len() - start;
         let ack_eliciting = sent.is_ack_eliciting();
         let carried_ack = sent.largest_acked.is_some();
         let (hp, key) = match space {
@@ -286,6 +289,8 @@ impl Connection {
         };
         self.loss.on_packet_sent(space, packet, &mut *self.cc);
         self.stats.packets_sent += 1;
+        let padding = size.saturating_sub(TAG_LEN + plain_len);
+        self.qlog_packet_sent(now, &header, pn.into_inner(), qlog_frames, padding, size);
         if ack_eliciting {
             self.last_ack_eliciting_sent = Some(now);
             self.restart_idle_on_send(now);
@@ -404,7 +409,7 @@ impl Connection {
 
     /// Writes CONNECTION_CLOSE in every space that has keys (RFC 9000
     /// §10.2.3), coalesced into one datagram.
-    fn write_close_packets(&mut self, buf: &mut Vec<u8>, close: &CloseFrame) {
+    fn write_close_packets(&mut self, now: Instant, buf: &mut Vec<u8>, close: &CloseFrame) {
         let limit = usize::from(self.path.mtu);
         let spaces: Vec<SpaceId> =
             SpaceId::ALL.into_iter().filter(|s| self.has_send_keys(*s)).collect();
@@ -448,6 +453,10 @@ impl Connection {
                 }
             }
             let pad_to = if pad_initial && space == last { MIN_INITIAL_DATAGRAM } else { 0 };
+            let start = builder.payload_start();
+            // qlog: the frames as written, read before sealing (None when off).
+            let qlog_frames = self.qlog_frames(&buf[start..], space);
+            let plain_len = buf.len() - start;
             let (hp, key) = match space {
                 SpaceId::Data => {
                     let keys = self.one_rtt.as_ref().expect("checked");
@@ -458,10 +467,11 @@ impl Connection {
                     (&keys.local.header, &keys.local.packet)
                 }
             };
-            if builder.finish(buf, pad_to, hp, key).is_err() {
-                return;
-            }
+            let Ok(size) = builder.finish(buf, pad_to, hp, key) else { return };
             self.stats.packets_sent += 1;
+            let header_len = size.saturating_sub(buf.len() - start);
+            let padding = size.saturating_sub(TAG_LEN + plain_len + header_len);
+            self.qlog_packet_sent(now, &header, pn.into_inner(), qlog_frames, padding, size);
         }
     }
 }

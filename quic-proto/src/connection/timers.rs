@@ -2,6 +2,7 @@
 //! out, expiries in.
 
 use super::{CloseFrame, Connection, ConnectionError, Event, State};
+use crate::qlog::events::{ConnectionState, Initiator};
 use crate::recovery::LossTimeout;
 use crate::space::SpaceId;
 use crate::time::Instant;
@@ -48,6 +49,7 @@ impl Connection {
                     //# Once its closing or draining state ends, an endpoint SHOULD discard all
                     //# connection state.
                     self.state = State::Drained;
+                    self.qlog_state(now, ConnectionState::Closed);
                     self.events.push_back(Event::Drained);
                 }
                 return;
@@ -63,6 +65,8 @@ impl Connection {
             self.error = Some(ConnectionError::TimedOut);
             self.events.push_back(Event::ConnectionLost(ConnectionError::TimedOut));
             self.state = State::Drained;
+            let error = ConnectionError::TimedOut;
+            self.qlog_closed(now, Initiator::Local, &error, ConnectionState::Closed);
             self.events.push_back(Event::Drained);
             return;
         }
@@ -73,12 +77,18 @@ impl Connection {
             self.ping_pending = true;
         }
         match self.loss.on_loss_detection_timeout(now, &mut *self.cc) {
-            Some(LossTimeout::Lost { space, lost, .. }) => self.on_packets_lost(space, lost),
+            Some(LossTimeout::Lost { space, lost, .. }) => {
+                self.qlog_loss_timer_expired(now, false, space);
+                self.qlog_lost(now, space, &lost);
+                self.on_packets_lost(space, lost)
+            }
             Some(LossTimeout::Probe { space, count }) => {
+                self.qlog_loss_timer_expired(now, true, space);
                 self.spaces[space as usize].probes = count;
                 self.requeue_for_probe(space, count);
             }
             Some(LossTimeout::AntiDeadlock { space }) => {
+                self.qlog_loss_timer_expired(now, true, space);
                 self.spaces[space as usize].probes = 1;
                 self.requeue_for_probe(space, 1);
             }
@@ -160,6 +170,7 @@ impl Connection {
         let until = now + 3 * self.loss.pto_period(SpaceId::Data);
         self.state = State::Closing { until, close };
         self.close_pending = true;
+        self.qlog_closed(now, Initiator::Local, &error, ConnectionState::Closing);
         if self.error.is_none() {
             self.error = Some(error.clone());
             self.events.push_back(Event::ConnectionLost(error));

@@ -26,6 +26,18 @@ pub struct EndpointConfig {
     pub(super) max_stateless_resets: u32,
     pub(super) stateless_reset_period: Duration,
     pub(super) grease_version_negotiation: bool,
+    pub(super) qlog: Option<QlogFactory>,
+}
+
+/// The qlog sink factory of an endpoint (a newtype so the configuration
+/// stays `Debug`).
+#[derive(Clone)]
+pub(super) struct QlogFactory(pub(super) crate::qlog::SinkFactory);
+
+impl core::fmt::Debug for QlogFactory {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("QlogFactory")
+    }
 }
 
 impl Default for EndpointConfig {
@@ -44,6 +56,7 @@ impl Default for EndpointConfig {
             max_stateless_resets: 1000,
             stateless_reset_period: Duration::from_secs(1),
             grease_version_negotiation: true,
+            qlog: None,
         }
     }
 }
@@ -53,6 +66,14 @@ impl EndpointConfig {
     /// length, which is how short headers are parsed. Default: random 8-byte IDs.
     pub fn cid_generator(&mut self, generator: Box<dyn ConnectionIdGenerator>) -> &mut Self {
         self.cid_generator = generator;
+        self
+    }
+
+    /// Logs every new connection as qlog: `factory` gets the connection's
+    /// original destination connection ID and side and returns its sink
+    /// (or `None` to skip it); see [`crate::qlog`]. Default: no qlog.
+    pub fn qlog(&mut self, factory: crate::qlog::SinkFactory) -> &mut Self {
+        self.qlog = Some(QlogFactory(factory));
         self
     }
 

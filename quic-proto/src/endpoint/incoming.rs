@@ -338,13 +338,14 @@ impl Endpoint {
             reset_token,
             retry: incoming.retry,
         };
-        let conn = match Connection::accept(now, server, params, rng) {
+        let mut conn = match Connection::accept(now, server, params, rng) {
             Ok(conn) => conn,
             Err(e) => {
                 self.refuse_with(&incoming);
                 return Err(AcceptError::Connect(e));
             }
         };
+        self.attach_qlog(&mut conn);
         let handle =
             self.insert_connection(conn, local_cid, Some((incoming.remote, incoming.dcid)));
         let conn = &mut self.connections[handle.0].conn;

@@ -224,7 +224,7 @@ impl Endpoint {
     ) -> Result<ConnectionHandle, ConnectError> {
         let local_cid = self.new_cid();
         let rng = self.connection_rng();
-        let conn = Connection::connect_with_cid(
+        let mut conn = Connection::connect_with_cid(
             now,
             config,
             server_name,
@@ -233,6 +233,7 @@ impl Endpoint {
             token,
             rng,
         )?;
+        self.attach_qlog(&mut conn);
         Ok(self.insert_connection(conn, local_cid, None))
     }
 
@@ -335,6 +336,16 @@ impl Endpoint {
     }
 
     /// A connection's own random source: ChaCha20 keyed from ours.
+    /// Gives a new connection its qlog sink, if the configuration has a
+    /// factory.
+    pub(super) fn attach_qlog(&self, conn: &mut Connection) {
+        if let Some(factory) = &self.config.qlog
+            && let Some(sink) = (factory.0)(&conn.original_dcid(), conn.side())
+        {
+            conn.set_qlog(sink);
+        }
+    }
+
     fn connection_rng(&mut self) -> Box<dyn RandomSource> {
         let mut seed = [0u8; 32];
         self.rng.fill(&mut seed);

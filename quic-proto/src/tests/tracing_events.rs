@@ -1,7 +1,13 @@
 //! The connection's lifecycle and errors reach `tracing` subscribers, inside
 //! a per-connection span.
+//!
+//! tracing caches each call site's interest process-wide, and other tests
+//! run the same call sites on other threads, so a subscriber scoped to this
+//! thread (`with_default`) races with them. This test installs one global
+//! collector instead and keeps only what its own thread logged.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Mutex, Once};
+use std::thread::ThreadId;
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -11,12 +17,11 @@ use crate::stream_id::Side;
 use crate::testing::pair::Pair;
 use crate::varint::VarInt;
 
-/// Collects event messages and the names of spans created.
-#[derive(Clone, Default)]
-struct Collector {
-    messages: Arc<Mutex<Vec<String>>>,
-    spans: Arc<Mutex<Vec<String>>>,
-}
+/// (thread, event message) and (thread, span name), from every test thread.
+static MESSAGES: Mutex<Vec<(ThreadId, String)>> = Mutex::new(Vec::new());
+static SPANS: Mutex<Vec<(ThreadId, String)>> = Mutex::new(Vec::new());
+
+struct Collector;
 
 struct Message(String);
 
@@ -33,8 +38,8 @@ impl Subscriber for Collector {
         true
     }
     fn new_span(&self, span: &Attributes<'_>) -> Id {
-        let mut spans = self.spans.lock().unwrap();
-        spans.push(span.metadata().name().to_owned());
+        let mut spans = SPANS.lock().unwrap_or_else(|e| e.into_inner());
+        spans.push((std::thread::current().id(), span.metadata().name().to_owned()));
         Id::from_u64(spans.len() as u64)
     }
     fn record(&self, _: &Id, _: &Record<'_>) {}
@@ -42,26 +47,34 @@ impl Subscriber for Collector {
     fn event(&self, event: &Event<'_>) {
         let mut m = Message(String::new());
         event.record(&mut m);
-        self.messages.lock().unwrap().push(m.0);
+        let mut messages = MESSAGES.lock().unwrap_or_else(|e| e.into_inner());
+        messages.push((std::thread::current().id(), m.0));
     }
     fn enter(&self, _: &Id) {}
     fn exit(&self, _: &Id) {}
 }
 
+fn mine(list: &Mutex<Vec<(ThreadId, String)>>) -> Vec<String> {
+    let me = std::thread::current().id();
+    let list = list.lock().unwrap_or_else(|e| e.into_inner());
+    list.iter().filter(|(t, _)| *t == me).map(|(_, m)| m.clone()).collect()
+}
+
 #[test]
 fn lifecycle_events_are_traced_in_a_connection_span() {
-    let collector = Collector::default();
-    let (messages, spans) = (collector.messages.clone(), collector.spans.clone());
-    tracing::subscriber::with_default(collector, || {
-        let mut pair = Pair::new(81);
-        pair.handshake();
-        let now = pair.now();
-        pair.conn(Side::Client).close(now, VarInt::from_u32(0), b"bye");
-        pair.drive_until_drained(core::time::Duration::from_secs(10));
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        tracing::subscriber::set_global_default(Collector).expect("no other global subscriber");
     });
-    let messages = messages.lock().unwrap().clone();
+    let mut pair = Pair::new(81);
+    pair.handshake();
+    let now = pair.now();
+    pair.conn(Side::Client).close(now, VarInt::from_u32(0), b"bye");
+    pair.drive_until_drained(core::time::Duration::from_secs(10));
+
+    let messages = mine(&MESSAGES);
     for expected in ["handshake complete", "handshake confirmed", "connection lost", "drained"] {
         assert!(messages.iter().any(|m| m == expected), "no {expected:?} in {messages:?}");
     }
-    assert!(spans.lock().unwrap().iter().filter(|s| *s == "quic_connection").count() >= 2);
+    assert!(mine(&SPANS).iter().filter(|s| *s == "quic_connection").count() >= 2);
 }

@@ -1,0 +1,282 @@
+//! qlog: structured event logs of connections (draft-ietf-quic-qlog-main-schema-14,
+//! draft-ietf-quic-qlog-quic-events-13), in the JSON Text Sequences
+//! format (RFC 7464) qvis and other tools read.
+//!
+//! The core stays sans-I/O: a connection hands each finished record (an
+//! ASCII Record Separator, one JSON object, a line feed) to a [`QlogSink`].
+//! A driver gives each connection a sink, usually through
+//! [`EndpointConfig::qlog`](crate::endpoint::EndpointConfig::qlog), and
+//! writes the records to a file named by [`file_name`]
+//! (`<odcid>_<client|server>.sqlog`) in the directory from `QLOGDIR` or
+//! `--qlog-dir`, for example with a [`WriterSink`] over a buffered file:
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use quic_proto::qlog::{self, QlogSink, WriterSink};
+//! # let dir = std::path::PathBuf::from("/tmp");
+//! let mut config = quic_proto::endpoint::EndpointConfig::default();
+//! config.qlog(Arc::new(move |odcid, side| {
+//!     let file = std::fs::File::create(dir.join(qlog::file_name(odcid, side))).ok()?;
+//!     Some(Box::new(WriterSink::new(std::io::BufWriter::new(file))) as Box<dyn QlogSink>)
+//! }));
+//! ```
+//!
+//! With no sink set, a connection does no qlog work beyond one `Option`
+//! check per emission point.
+
+pub mod events;
+mod json;
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex};
+
+use crate::cid::ConnectionId;
+use crate::congestion::CongestionState;
+use crate::space::SpaceId;
+use crate::stream_id::Side;
+use crate::time::Instant;
+use events::{Event, RecoveryMetrics, TimerEventType};
+use json::JsonWriter;
+
+/// The QlogFileSeq schema (draft-ietf-quic-qlog-main-schema §5).
+pub const FILE_SCHEMA: &str = "urn:ietf:params:qlog:file:sequential";
+/// The JSON-SEQ media type (draft-ietf-quic-qlog-main-schema §11.2).
+pub const SERIALIZATION_FORMAT: &str = "application/qlog+json-seq";
+/// The QUIC event schema of the draft implemented: draft implementations
+/// append "-" and the draft number (draft-ietf-quic-qlog-quic-events §2.1).
+pub const QUIC_EVENT_SCHEMA: &str = "urn:ietf:params:qlog:events:quic-13";
+/// The ASCII Record Separator that starts every JSON-SEQ record.
+pub const RECORD_SEPARATOR: u8 = 0x1e;
+
+/// Where a connection's qlog records go. Each call receives one complete
+/// record: `0x1E`, a JSON object, `\n`.
+pub trait QlogSink: Send {
+    /// Takes one record. Must not block for long: it runs inside the
+    /// connection's input and output calls.
+    fn write(&mut self, record: &[u8]);
+}
+
+/// Makes a sink for each new connection of an endpoint, from its original
+/// destination connection ID and side; `None` logs nothing for it.
+pub type SinkFactory = Arc<dyn Fn(&ConnectionId, Side) -> Option<Box<dyn QlogSink>> + Send + Sync>;
+
+/// A sink that keeps records in memory, shared between clones (tests,
+/// tools that post-process).
+#[derive(Clone, Debug, Default)]
+pub struct VecSink(Arc<Mutex<Vec<u8>>>);
+
+impl VecSink {
+    /// An empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Everything written so far.
+    pub fn contents(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+impl QlogSink for VecSink {
+    fn write(&mut self, record: &[u8]) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(record);
+    }
+}
+
+/// A sink over any [`std::io::Write`] a driver opened (a buffered file).
+/// Write errors stop further writes; [`WriterSink::error`] keeps the first.
+#[derive(Debug)]
+pub struct WriterSink<W> {
+    writer: W,
+    error: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write + Send> WriterSink<W> {
+    /// A sink writing to `writer`.
+    pub fn new(writer: W) -> Self {
+        Self { writer, error: None }
+    }
+
+    /// The first write error, if any.
+    pub fn error(&self) -> Option<&std::io::Error> {
+        self.error.as_ref()
+    }
+}
+
+impl<W: std::io::Write + Send> QlogSink for WriterSink<W> {
+    fn write(&mut self, record: &[u8]) {
+        if self.error.is_none()
+            && let Err(e) = self.writer.write_all(record)
+        {
+            self.error = Some(e);
+        }
+    }
+}
+
+/// The conventional file name of a connection's qlog:
+/// `<odcid in hex>_<client|server>.sqlog`.
+pub fn file_name(odcid: &ConnectionId, side: Side) -> String {
+    let mut name = String::with_capacity(odcid.len() * 2 + 14);
+    for b in odcid.iter() {
+        name.push_str(&format!("{b:02x}"));
+    }
+    name.push('_');
+    name.push_str(vantage(side));
+    name.push_str(".sqlog");
+    name
+}
+
+fn vantage(side: Side) -> &'static str {
+    match side {
+        Side::Client => "client",
+        Side::Server => "server",
+    }
+}
+
+/// One connection's qlog writer: the sink, the time epoch, and what was
+/// last reported for the metrics only logged when they change.
+pub(crate) struct ConnectionQlog {
+    sink: Box<dyn QlogSink>,
+    epoch: Instant,
+    /// The latest event time: times never go backwards in the log.
+    last: Instant,
+    buf: Vec<u8>,
+    metrics: RecoveryMetrics,
+    congestion: Option<CongestionState>,
+    loss_timer: Option<Instant>,
+}
+
+impl ConnectionQlog {
+    /// Writes the file header; event times count from `epoch` (the
+    /// connection's start).
+    pub(crate) fn new(
+        sink: Box<dyn QlogSink>,
+        side: Side,
+        odcid: &ConnectionId,
+        epoch: Instant,
+    ) -> Self {
+        let mut q = Self {
+            sink,
+            epoch,
+            last: epoch,
+            buf: Vec::with_capacity(512),
+            metrics: RecoveryMetrics::default(),
+            congestion: None,
+            loss_timer: None,
+        };
+        q.buf.clear();
+        q.buf.push(RECORD_SEPARATOR);
+        let mut w = JsonWriter::new(&mut q.buf);
+        w.begin_object();
+        w.str("file_schema", FILE_SCHEMA);
+        w.str("serialization_format", SERIALIZATION_FORMAT);
+        w.str("title", "quic-proto qlog");
+        w.object("trace");
+        w.object("common_fields");
+        w.hex("group_id", odcid);
+        w.str("time_format", "relative_to_epoch");
+        w.object("reference_time");
+        // Time is the connection's own `Instant`: monotonic, epoch unknown.
+        w.str("clock_type", "monotonic");
+        w.str("epoch", "unknown");
+        w.end_object();
+        w.end_object();
+        w.object("vantage_point");
+        w.str("name", "quic-proto");
+        w.str("type", vantage(side));
+        w.end_object();
+        w.array("event_schemas");
+        w.str_element(QUIC_EVENT_SCHEMA);
+        w.end_array();
+        w.end_object();
+        w.end_object();
+        q.buf.push(b'\n');
+        q.sink.write(&q.buf);
+        q
+    }
+
+    /// Writes one event at `now` (milliseconds since the epoch, a float).
+    pub(crate) fn emit(&mut self, now: Instant, event: &Event<'_>) {
+        self.last = self.last.max(now);
+        let nanos = self.last.saturating_duration_since(self.epoch).as_nanos();
+        let ms = nanos as f64 / 1e6;
+        self.buf.clear();
+        self.buf.push(RECORD_SEPARATOR);
+        let mut w = JsonWriter::new(&mut self.buf);
+        w.begin_object();
+        w.f64("time", ms);
+        w.str("name", event.name());
+        w.object("data");
+        event.write_data(&mut w);
+        w.end_object();
+        w.end_object();
+        self.buf.push(b'\n');
+        self.sink.write(&self.buf);
+    }
+
+    /// Logs what changed in the recovery state since the last call:
+    /// `recovery_metrics_updated` (changed fields only),
+    /// `congestion_state_updated`, and `timer_updated` for the loss
+    /// detection timer.
+    pub(crate) fn sync_recovery(
+        &mut self,
+        now: Instant,
+        metrics: RecoveryMetrics,
+        congestion: CongestionState,
+        loss_timer: Option<Instant>,
+    ) {
+        if let Some(changed) = metrics.changed_since(&self.metrics) {
+            self.metrics = metrics;
+            self.emit(now, &Event::RecoveryMetricsUpdated(changed));
+        }
+        if self.congestion != Some(congestion) {
+            let old = self.congestion.map(events::congestion_state_name);
+            self.congestion = Some(congestion);
+            let new = events::congestion_state_name(congestion);
+            self.emit(now, &Event::CongestionStateUpdated { old, new });
+        }
+        if self.loss_timer != loss_timer {
+            let previous = self.loss_timer;
+            self.loss_timer = loss_timer;
+            let (event_type, delta) = match loss_timer {
+                Some(t) => {
+                    let ms =
+                        t.saturating_duration_since(now.max(self.last)).as_nanos() as f64 / 1e6;
+                    (TimerEventType::Set, Some(ms))
+                }
+                None if previous.is_some() => (TimerEventType::Cancelled, None),
+                None => return,
+            };
+            self.emit(
+                now,
+                &Event::TimerUpdated { timer_type: None, space: None, event_type, delta },
+            );
+        }
+    }
+
+    /// The loss detection timer fired (`pto` or `loss_timeout` in `space`).
+    pub(crate) fn loss_timer_expired(
+        &mut self,
+        now: Instant,
+        timer_type: &'static str,
+        space: SpaceId,
+    ) {
+        self.loss_timer = None;
+        self.emit(
+            now,
+            &Event::TimerUpdated {
+                timer_type: Some(timer_type),
+                space: Some(space),
+                event_type: TimerEventType::Expired,
+                delta: None,
+            },
+        );
+    }
+}
+
+impl core::fmt::Debug for ConnectionQlog {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ConnectionQlog").field("epoch", &self.epoch).finish_non_exhaustive()
+    }
+}
