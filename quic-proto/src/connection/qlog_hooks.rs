@@ -50,6 +50,7 @@ impl Connection {
         let now = self.latest_now;
         self.qlog =
             Some(Box::new(ConnectionQlog::new(sink, self.side, &self.original_dcid, self.start)));
+        self.streams.state_log = Some(Vec::new());
         let (remote, local_cid, remote_cid) = (self.path.remote, self.local_cid, self.remote_cid);
         self.qlog_event(now, || Event::ConnectionStarted {
             local: None,
@@ -78,6 +79,22 @@ impl Connection {
     /// Recovery metrics, congestion state and loss timer, after an input.
     #[inline]
     pub(super) fn qlog_sync(&mut self, now: Instant) {
+        if self.qlog.is_none() {
+            return;
+        }
+        let changes = self.streams.state_log.as_mut().map(std::mem::take).unwrap_or_default();
+        for c in changes {
+            // The qlog draft: "QUIC implementations SHOULD mainly log the
+            // simplified BaseStreamStates": open when a stream side (RFC
+            // 9000 §3) is created, closed when it is gone.
+            self.qlog_event(now, || Event::StreamStateUpdated {
+                stream_id: c.id.to_varint().into_inner(),
+                dir: c.id.dir(),
+                new: if c.open { "open" } else { "closed" },
+                sending: c.sending,
+                initiator: if c.local { Initiator::Local } else { Initiator::Remote },
+            });
+        }
         let Some(q) = &mut self.qlog else { return };
         let rtt = self.loss.rtt();
         let sampled = rtt.has_sample();

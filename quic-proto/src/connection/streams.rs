@@ -53,6 +53,18 @@ pub(crate) struct StreamConfig {
     pub(crate) max_fragments: usize,
 }
 
+/// A stream side opening or closing, kept for qlog's stream_state_updated
+/// (the draft's base states) while qlog is on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StreamStateChange {
+    pub(crate) id: StreamId,
+    pub(crate) sending: bool,
+    pub(crate) open: bool,
+    /// Caused by this endpoint (open, read to the end, reset acknowledged)
+    /// rather than by the peer (its stream, its reset).
+    pub(crate) local: bool,
+}
+
 pub(crate) struct Streams {
     side: Side,
     config: StreamConfig,
@@ -79,6 +91,8 @@ pub(crate) struct Streams {
     pub(crate) events: VecDeque<StreamEvent>,
     resets_received: u64,
     max_resets: u64,
+    /// Stream side changes for qlog; `None` (and no cost) while qlog is off.
+    pub(crate) state_log: Option<Vec<StreamStateChange>>,
 }
 
 const fn dir_index(dir: Dir) -> usize {
@@ -120,6 +134,13 @@ impl Streams {
             events: VecDeque::new(),
             resets_received: 0,
             max_resets,
+            state_log: None,
+        }
+    }
+
+    fn log_state(&mut self, id: StreamId, sending: bool, open: bool, local: bool) {
+        if let Some(log) = &mut self.state_log {
+            log.push(StreamStateChange { id, sending, open, local });
         }
     }
 
@@ -180,9 +201,11 @@ impl Streams {
         let id = StreamId::new(self.side, dir, index)?;
         let send = self.new_send(id);
         self.send.insert(id, send);
+        self.log_state(id, true, true, true);
         if dir == Dir::Bi {
             let recv = self.new_recv();
             self.recv.insert(id, recv);
+            self.log_state(id, false, true, true);
         }
         Some(id)
     }
@@ -210,9 +233,11 @@ impl Streams {
             let Some(sid) = StreamId::new(id.initiator(), id.dir(), index) else { continue };
             let recv = self.new_recv();
             self.recv.insert(sid, recv);
+            self.log_state(sid, false, true, false);
             if id.dir() == Dir::Bi {
                 let send = self.new_send(sid);
                 self.send.insert(sid, send);
+                self.log_state(sid, true, true, false);
             }
         }
         self.events.push_back(StreamEvent::Opened(id.dir()));
@@ -328,6 +353,7 @@ impl Streams {
         if let Some(code) = stream.reset {
             stream.state.on_reset_read();
             self.recv.remove(&id);
+            self.log_state(id, false, false, false);
             self.on_recv_closed(id);
             return Err(ReadError::Reset(code));
         }
@@ -335,6 +361,7 @@ impl Streams {
             if stream.buf.is_finished() {
                 stream.state.on_all_data_read();
                 self.recv.remove(&id);
+                self.log_state(id, false, false, true);
                 self.on_recv_closed(id);
                 return Ok(None);
             }
@@ -617,6 +644,7 @@ impl Streams {
         stream.buf.on_ack(range, fin);
         if stream.buf.is_fully_acked() && stream.state.on_all_data_acked() {
             self.send.remove(&id);
+            self.log_state(id, true, false, true);
             self.events.push_back(StreamEvent::Finished(id));
             self.maybe_release(id);
         }
@@ -638,6 +666,7 @@ impl Streams {
             && stream.state.on_reset_acked()
         {
             self.send.remove(&id);
+            self.log_state(id, true, false, true);
             self.maybe_release(id);
         }
     }

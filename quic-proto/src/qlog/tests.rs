@@ -507,6 +507,17 @@ fn check_event(name: &str, data: &Json) {
             one_of(data, "trigger", &["tls", "remote_update", "local_update"]);
         }
         "quic:connection_id_updated" => one_of(data, "initiator", &["local", "remote"]),
+        "quic:stream_state_updated" => {
+            is_num(data, "stream_id");
+            one_of(data, "new", &["idle", "open", "closed"]);
+            one_of(data, "stream_side", &["sending", "receiving"]);
+            if data.get("stream_type").is_some() {
+                one_of(data, "stream_type", &["unidirectional", "bidirectional"]);
+            }
+            if data.get("trigger").is_some() {
+                one_of(data, "trigger", &["local", "remote"]);
+            }
+        }
         "quic:timer_updated" => {
             one_of(data, "event_type", &["set", "expired", "cancelled"]);
             if data.get("event_type").and_then(Json::str) == Some("set") {
@@ -659,4 +670,34 @@ fn a_connection_without_a_sink_logs_nothing_and_still_works() {
     pair.handshake();
     let data = payload(10_000, 1);
     assert_eq!(pair.transfer(Side::Client, Dir::Bi, &data), data.to_vec());
+}
+
+#[test]
+fn stream_sides_log_open_and_closed() {
+    let sink = VecSink::new();
+    let s2 = sink.clone();
+    let mut pair = Pair::builder(4245)
+        .client_endpoint(move |config| {
+            let sink = s2.clone();
+            config.qlog(Arc::new(move |_, _| Some(Box::new(sink.clone()) as Box<dyn QlogSink>)));
+        })
+        .build();
+    pair.handshake();
+    let data = payload(3_000, 2);
+    pair.transfer(Side::Client, Dir::Uni, &data);
+    pair.drive_for(core::time::Duration::from_millis(500));
+    let states: Vec<(String, String, String)> = records(&sink.contents())
+        .iter()
+        .filter(|r| r.get("name").and_then(Json::str) == Some("quic:stream_state_updated"))
+        .map(|r| {
+            let d = has(r, "data");
+            one_of(d, "stream_type", &["unidirectional", "bidirectional"]);
+            one_of(d, "trigger", &["local", "remote"]);
+            is_num(d, "stream_id");
+            let field = |k| has(d, k).str().unwrap().to_owned();
+            (field("new"), field("stream_side"), field("trigger"))
+        })
+        .collect();
+    let expect = |new: &str| (new.to_owned(), "sending".to_owned(), "local".to_owned());
+    assert_eq!(states, vec![expect("open"), expect("closed")], "the client's uni stream");
 }
