@@ -12,5 +12,6 @@
 
 pub mod args;
 pub mod loopback;
+pub mod peers;
 pub mod udp;
 pub mod wire_transfer;
