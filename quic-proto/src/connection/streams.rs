@@ -641,7 +641,17 @@ impl Streams {
 
     pub(crate) fn on_stream_acked(&mut self, id: StreamId, range: Range<u64>, fin: bool) {
         let Some(stream) = self.send.get_mut(&id) else { return };
+        let was_full = stream.buf.room() == 0;
         stream.buf.on_ack(range, fin);
+        // An application blocked on a full send buffer waits for this
+        // (regression: acked_data_frees_buffer_space_and_says_so).
+        if was_full
+            && stream.buf.room() > 0
+            && !stream.buf.is_finished()
+            && stream.stopped.is_none()
+        {
+            self.events.push_back(StreamEvent::Writable(id));
+        }
         if stream.buf.is_fully_acked() && stream.state.on_all_data_acked() {
             self.send.remove(&id);
             self.log_state(id, true, false, true);

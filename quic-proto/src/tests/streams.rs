@@ -250,3 +250,51 @@ fn a_higher_priority_stream_is_sent_first() {
     });
     assert_eq!(low_bytes, 60_000);
 }
+
+/// Regression: an application that waits for `Writable` after a full send
+/// buffer stalled, because acknowledgements freed buffer space silently
+/// (only new flow-control credit produced `Writable`).
+#[test]
+fn acked_data_frees_buffer_space_and_says_so() {
+    let mut client = TransportConfig::default();
+    client.send_buffer_per_stream(8 * 1024);
+    let mut pair = Pair::builder(520).client_transport(client).build();
+    pair.handshake();
+    let data = payload(200_000, 5);
+    let id = pair.client().open_stream(Dir::Uni).unwrap();
+    let mut written = 0;
+    let mut waits = 0;
+    let mut received = Vec::new();
+    let mut rid = None;
+    while received.len() < data.len() {
+        // Write until blocked, then only again once told the stream is writable.
+        while written < data.len() {
+            match pair.client().write_bytes(id, data.slice(written..)) {
+                Ok(n) => written += n,
+                Err(WriteError::Blocked) => {
+                    waits += 1;
+                    pair.take_events(Side::Client);
+                    pair.drive_until(Duration::from_secs(10), |p| {
+                        p.client_events().contains(&Event::Stream(StreamEvent::Writable(id)))
+                    });
+                }
+                Err(e) => panic!("write failed: {e}"),
+            }
+        }
+        if written == data.len() {
+            let _ = pair.client().finish(id);
+        }
+        pair.step();
+        if rid.is_none() {
+            rid = pair.server().accept_stream(Dir::Uni);
+        }
+        if let Some(r) = rid {
+            let mut buf = [0u8; 16384];
+            while let Ok(Some(n)) = pair.server().read(r, &mut buf) {
+                received.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+    assert_eq!(received, data.to_vec());
+    assert!(waits > 5, "the small buffer blocked the writer ({waits} waits)");
+}
