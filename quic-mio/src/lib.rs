@@ -1,13 +1,24 @@
-//! `quic-mio`: drives a `quic_proto::Endpoint` from a mio event loop.
+//! `quic-mio`: drives a [`quic_proto::endpoint::Endpoint`] from a mio event
+//! loop, and builds the `quic` command line tool.
 //!
-//! Not implemented yet: the endpoint state machine it drives is still being
-//! built. This crate will own the UDP socket (GSO, GRO, ECN and packet-info on
-//! Linux), wait with the core's deadline, and hand datagrams in and out; it
-//! will also build the `quic` command line tool. See docs/status.md.
+//! - [`socket::UdpSocket`]: the UDP socket, with GSO, GRO, ECN and the
+//!   local address on Linux, each detected at run time and falling back
+//!   cleanly.
+//! - [`driver::Driver`]: one endpoint on one socket, driven from a
+//!   `mio::Poll` the application owns (see docs/embedding.md).
+//! - [`instant_since`]: where the wall clock becomes a [`quic_proto::Instant`].
 
 #![deny(missing_docs)]
 
-/// The time source the driver will feed the core: nanoseconds since `epoch`.
+pub mod driver;
+pub mod socket;
+#[cfg(target_os = "linux")]
+mod sys_linux;
+
+pub use driver::{Driver, DriverEvent, IncomingPolicy};
+pub use socket::UdpSocket;
+
+/// The time source the driver feeds the core: nanoseconds since `epoch`.
 ///
 /// Drivers, unlike the core, read the clock; this is where wall time becomes
 /// a [`quic_proto::Instant`].

@@ -1,0 +1,94 @@
+//! `quic demo`: a server and a client on loopback, a generated file, a
+//! verified download, the figures.
+
+use std::io::{BufWriter, Write};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use aws_lc_rs::digest;
+use quic_proto::endpoint::EndpointConfig;
+use quic_proto::{RandomSource, SeededRandom, Version};
+
+use crate::client::{self, Options, Sink};
+use crate::server::Server;
+use crate::tls::{self, Identity, Trust};
+use crate::{DemoArgs, Failure, HQ_INTEROP};
+
+pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
+    if args.size == 0 {
+        return Err(Failure::other("--size must be at least 1 MiB"));
+    }
+    let size = args.size << 20;
+    let dir = std::env::temp_dir().join(format!("quic-demo-{}", std::process::id()));
+    let result = run_in(args, size, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn run_in(args: &DemoArgs, size: u64, dir: &std::path::Path) -> Result<(), Failure> {
+    let io = |e: std::io::Error| Failure::other(format!("demo files in {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    // The file: a ChaCha20 stream (incompressible, cheap to make), hashed
+    // as it is written.
+    let mut expected = digest::Context::new(&digest::SHA256);
+    let mut out = BufWriter::new(std::fs::File::create(dir.join("demo.bin")).map_err(io)?);
+    let mut rng = SeededRandom::from_u64(1);
+    let mut chunk = vec![0u8; 1 << 20];
+    for _ in 0..size >> 20 {
+        rng.fill(&mut chunk);
+        expected.update(&chunk);
+        out.write_all(&chunk).map_err(io)?;
+    }
+    out.flush().map_err(io)?;
+    drop(out);
+    let expected = expected.finish();
+
+    let keylog = std::env::var_os("SSLKEYLOGFILE").map(std::path::PathBuf::from);
+    let identity = Identity::self_signed()?;
+    let chain = identity.chain.clone();
+    let server_tls = tls::server(identity, &[HQ_INTEROP.to_owned()], keylog.clone())?;
+    let endpoint = EndpointConfig::default();
+    let server = Server::bind(([127, 0, 0, 1], 0).into(), dir, server_tls, endpoint, false)?;
+    let addr = server.local_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let server_stop = stop.clone();
+    let server = std::thread::spawn(move || server.serve(&server_stop));
+
+    let client_tls =
+        tls::client(Trust::Certs(chain), &[HQ_INTEROP.to_owned()], args.chacha20, keylog)?;
+    let result = client::download(Options {
+        server: addr,
+        server_name: "localhost".to_owned(),
+        paths: vec!["/demo.bin".to_owned()],
+        tls: client_tls,
+        version: Version::V1,
+        key_update: false,
+        handshake_timeout: Duration::from_secs(10),
+        sink: Sink::Hash,
+        endpoint: EndpointConfig::default(),
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let server_stats = server.join().map_err(|_| Failure::other("the server thread panicked"))?;
+    let summary = result?;
+    let server_stats = server_stats?;
+    if summary.bytes != size || summary.sha256.first().map(|h| &h[..]) != Some(expected.as_ref()) {
+        return Err(Failure::other(format!(
+            "demo: the download does not match the file ({} of {size} bytes)",
+            summary.bytes
+        )));
+    }
+    println!("{summary}");
+    println!("SHA-256 verified ({} MiB, server on {addr})", size >> 20);
+    let per = |n: u64, calls: u64| n as f64 / calls.max(1) as f64;
+    println!(
+        "server sent {} datagrams in {} sends ({:.1} per send, GSO); client received {} in {} receives ({:.1} per receive, GRO)",
+        server_stats.datagrams_sent,
+        server_stats.send_calls,
+        per(server_stats.datagrams_sent, server_stats.send_calls),
+        summary.driver.datagrams_received,
+        summary.driver.receive_calls,
+        per(summary.driver.datagrams_received, summary.driver.receive_calls),
+    );
+    Ok(())
+}

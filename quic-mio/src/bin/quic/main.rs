@@ -1,0 +1,187 @@
+//! `quic`: a QUIC file server and client over the `hq-interop` protocol
+//! (HTTP/0.9 on QUIC streams, as the QUIC interop runner uses it), and a
+//! loopback demo, on the quic-mio driver.
+//!
+//! Exit codes: 0 success; 1 any other failure (files, sockets, arguments
+//! clap accepted but that do not work); 2 bad usage; 3 the connection was
+//! refused or closed by the peer; 4 timed out; 5 the TLS handshake failed
+//! (certificate rejected, no common ALPN or cipher suite); 6 a file was
+//! missing or refused by the server. Failures print one line to stderr.
+
+use std::io::BufWriter;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use quic_proto::endpoint::EndpointConfig;
+use quic_proto::qlog::{self, QlogSink, WriterSink};
+
+use clap::{Args, Parser, Subcommand};
+
+mod client;
+mod demo;
+mod server;
+mod tls;
+
+/// The ALPN of the interop runner's HTTP/0.9 over QUIC.
+const HQ_INTEROP: &str = "hq-interop";
+
+/// Why a command failed: an exit code and a one-line reason.
+#[derive(Debug)]
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    const OTHER: u8 = 1;
+    const REFUSED: u8 = 3;
+    const TIMED_OUT: u8 = 4;
+    const TLS: u8 = 5;
+    const FILE: u8 = 6;
+
+    fn new(code: u8, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    fn other(message: impl Into<String>) -> Self {
+        Self::new(Self::OTHER, message)
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "quic", version, about = "QUIC file server, client and loopback demo")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the files under a directory over hq-interop.
+    Server(ServerArgs),
+    /// Download URLs (`https://host:port/path`) over one connection.
+    Client(ClientArgs),
+    /// Serve and download a generated file on loopback, verify it, print figures.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServerArgs {
+    /// Address to listen on; `[::]:PORT` also takes IPv4.
+    #[arg(long, default_value = "[::]:4433")]
+    listen: SocketAddr,
+    /// Directory whose files are served; nothing outside it is.
+    #[arg(long)]
+    root: PathBuf,
+    /// Certificate chain (PEM); without it a self-signed certificate for
+    /// localhost, 127.0.0.1 and ::1 is generated and its SHA-256 printed.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key of the certificate (PEM).
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// ALPN protocols to accept, comma-separated.
+    #[arg(long, default_value = HQ_INTEROP, value_delimiter = ',')]
+    alpn: Vec<String>,
+    /// Validate client addresses with a Retry before accepting.
+    #[arg(long)]
+    retry: bool,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args, Debug)]
+struct ClientArgs {
+    /// URLs to download, all from one server: `https://host[:port]/path`.
+    #[arg(required = true)]
+    urls: Vec<String>,
+    /// Where downloaded files are written (named after the URL's last segment).
+    #[arg(long, default_value = ".")]
+    output_dir: PathBuf,
+    /// ALPN protocols to offer, comma-separated.
+    #[arg(long, default_value = HQ_INTEROP, value_delimiter = ',')]
+    alpn: Vec<String>,
+    /// Trust the certificates in this PEM file (default: the system's roots).
+    #[arg(long, conflicts_with = "insecure")]
+    ca: Option<PathBuf>,
+    /// Accept any server certificate (signatures are still checked).
+    #[arg(long)]
+    insecure: bool,
+    /// Offer only TLS_CHACHA20_POLY1305_SHA256.
+    #[arg(long)]
+    chacha20: bool,
+    /// Update the 1-RTT keys once the handshake is confirmed (RFC 9001 §6).
+    #[arg(long)]
+    key_update: bool,
+    /// QUIC version to offer.
+    #[arg(long, default_value = "1", value_parser = ["1", "2"])]
+    version: String,
+    /// Give up when the handshake takes longer than this (seconds).
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Size of the generated file in MiB.
+    #[arg(long, default_value_t = 100)]
+    size: u64,
+    /// Use TLS_CHACHA20_POLY1305_SHA256.
+    #[arg(long)]
+    chacha20: bool,
+}
+
+#[derive(Args, Debug)]
+struct CommonArgs {
+    /// Append TLS secrets to this file in the NSS key log format
+    /// (SSLKEYLOGFILE is honoured too).
+    #[arg(long)]
+    keylog: Option<PathBuf>,
+    /// Write a qlog file (JSON-SEQ, `<odcid>_<client|server>.sqlog`) per
+    /// connection into this directory (QLOGDIR is honoured too).
+    #[arg(long)]
+    qlog_dir: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    /// The key log file: `--keylog`, else `SSLKEYLOGFILE`.
+    fn keylog_path(&self) -> Option<PathBuf> {
+        self.keylog.clone().or_else(|| std::env::var_os("SSLKEYLOGFILE").map(PathBuf::from))
+    }
+
+    /// The endpoint configuration: qlog files in `--qlog-dir` (or
+    /// `QLOGDIR`), one per connection, named by `quic_proto::qlog::file_name`.
+    fn endpoint_config(&self) -> Result<EndpointConfig, Failure> {
+        let mut config = EndpointConfig::default();
+        let dir = self.qlog_dir.clone().or_else(|| std::env::var_os("QLOGDIR").map(PathBuf::from));
+        if let Some(dir) = dir {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Failure::other(format!("cannot create {}: {e}", dir.display())))?;
+            config.qlog(Arc::new(move |odcid, side| {
+                let file = std::fs::File::create(dir.join(qlog::file_name(odcid, side))).ok()?;
+                Some(Box::new(WriterSink::new(BufWriter::new(file))) as Box<dyn QlogSink>)
+            }));
+        }
+        Ok(config)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Server(args) => server::run(&args),
+        Command::Client(args) => client::run(&args).map(|summary| println!("{summary}")),
+        Command::Demo(args) => demo::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("quic: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! `quic server`: serves the files under a directory over hq-interop. A
+//! request is `GET /path\r\n` on a bidirectional stream; the answer is the
+//! file's bytes, then FIN. Errors reset the stream with an
+//! [`hq` error code](self::codes).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use quic_mio::driver::DriverStats;
+use quic_mio::{Driver, DriverEvent, IncomingPolicy};
+use quic_proto::connection::{
+    Connection, Event, ReadError, ServerConfig, StreamEvent, TransportConfig, WriteError,
+};
+use quic_proto::endpoint::{ConnectionHandle, Endpoint, EndpointConfig};
+use quic_proto::{Dir, StreamId, VarInt};
+
+use crate::tls::{self, Identity};
+use crate::{Failure, ServerArgs};
+
+/// Application error codes the server resets streams with, after the HTTP
+/// status each stands for (hq-interop defines none).
+pub(crate) mod codes {
+    /// The request was not `GET /path`, or too long.
+    pub(crate) const BAD_REQUEST: u32 = 0x190;
+    /// The path leads outside the served directory.
+    pub(crate) const FORBIDDEN: u32 = 0x193;
+    /// No such file.
+    pub(crate) const NOT_FOUND: u32 = 0x194;
+    /// The file could not be read.
+    pub(crate) const INTERNAL_ERROR: u32 = 0x1f4;
+}
+
+/// The longest request line accepted: a peer cannot make the server buffer more.
+const MAX_REQUEST: usize = 4096;
+/// File bytes read per step: large enough to keep a stream's send buffer full.
+const CHUNK: usize = 256 << 10;
+
+const TOKEN: mio::Token = mio::Token(0);
+
+pub(crate) fn run(args: &ServerArgs) -> Result<(), Failure> {
+    let identity = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => Identity::from_pem_files(cert, key)?,
+        _ => {
+            let identity = Identity::self_signed()?;
+            println!("generated a self-signed certificate, SHA-256 {}", identity.fingerprint());
+            identity
+        }
+    };
+    let tls = tls::server(identity, &args.alpn, args.common.keylog_path())?;
+    let endpoint = args.common.endpoint_config()?;
+    let server = Server::bind(args.listen, &args.root, tls, endpoint, args.retry)?;
+    println!("listening on {}", server.local_addr());
+    let _ = io::stdout().flush();
+    server.serve(&AtomicBool::new(false)).map(drop)
+}
+
+/// A file server on a driver with its own `mio::Poll`.
+pub(crate) struct Server {
+    driver: Driver,
+    poll: mio::Poll,
+    files: Files,
+}
+
+impl Server {
+    pub(crate) fn bind(
+        listen: SocketAddr,
+        root: &Path,
+        tls: rustls::ServerConfig,
+        endpoint: EndpointConfig,
+        retry: bool,
+    ) -> Result<Self, Failure> {
+        let root = root
+            .canonicalize()
+            .map_err(|e| Failure::other(format!("cannot serve {}: {e}", root.display())))?;
+        let config =
+            ServerConfig { tls: Arc::new(tls), transport: Arc::new(TransportConfig::default()) };
+        let mut driver = Driver::bind(listen, endpoint, Some(config))
+            .map_err(|e| Failure::other(format!("cannot listen on {listen}: {e}")))?;
+        if retry {
+            driver.set_incoming_policy(IncomingPolicy::Retry);
+        }
+        let poll = mio::Poll::new().map_err(|e| Failure::other(format!("mio: {e}")))?;
+        driver.register(poll.registry(), TOKEN).map_err(|e| Failure::other(format!("mio: {e}")))?;
+        Ok(Self { driver, poll, files: Files { root, streams: HashMap::new() } })
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.driver.local_addr()
+    }
+
+    /// Serves until `stop` is set (checked every 50 ms).
+    pub(crate) fn serve(mut self, stop: &AtomicBool) -> Result<DriverStats, Failure> {
+        let mut events = mio::Events::with_capacity(64);
+        while !stop.load(Ordering::Relaxed) {
+            let cap = Duration::from_millis(50);
+            let timeout = self.driver.timeout(self.driver.now()).map_or(cap, |t| t.min(cap));
+            match self.poll.poll(&mut events, Some(timeout)) {
+                Err(e) if e.kind() != io::ErrorKind::Interrupted => {
+                    return Err(Failure::other(format!("mio: {e}")));
+                }
+                _ => {}
+            }
+            let now = self.driver.now();
+            for event in events.iter() {
+                self.driver.handle_mio_event(now, event);
+            }
+            let files = &mut self.files;
+            self.driver.process(now, |endpoint, event| files.on_event(endpoint, event));
+            // quic-proto announces `Writable` when flow-control credit
+            // arrives, not when acknowledgements free send-buffer space:
+            // streams blocked on a full buffer are retried on every wake-up.
+            if files.retry_blocked(self.driver.endpoint()) {
+                self.driver.flush(now);
+            }
+        }
+        Ok(self.driver.stats())
+    }
+}
+
+/// Per-stream state of the file server.
+enum Stream {
+    /// Reading the request line.
+    Request(Vec<u8>),
+    /// Sending a file: what `write_bytes` has not taken yet, then the rest.
+    Sending { file: File, pending: Bytes },
+}
+
+struct Files {
+    root: PathBuf,
+    streams: HashMap<(ConnectionHandle, StreamId), Stream>,
+}
+
+impl Files {
+    fn on_event(&mut self, endpoint: &mut Endpoint, event: DriverEvent) {
+        let DriverEvent::Connection(h, event) = event else { return };
+        let Some(conn) = endpoint.connection(h) else { return };
+        while let Some(id) = conn.accept_stream(Dir::Bi) {
+            self.streams.insert((h, id), Stream::Request(Vec::new()));
+            self.step(conn, h, id);
+        }
+        while let Some(id) = conn.accept_stream(Dir::Uni) {
+            // hq-interop uses no unidirectional streams.
+            let _ = conn.stop(id, VarInt::from_u32(codes::BAD_REQUEST));
+        }
+        match event {
+            Event::Stream(StreamEvent::Readable(id) | StreamEvent::Writable(id)) => {
+                self.step(conn, h, id);
+            }
+            Event::Stream(StreamEvent::Stopped(id, _)) => {
+                self.streams.remove(&(h, id));
+                let _ = conn.reset(id, VarInt::from_u32(0));
+            }
+            Event::ConnectionLost(_) | Event::Drained => self.streams.retain(|(c, _), _| *c != h),
+            _ => {}
+        }
+    }
+
+    /// Retries every stream with file data still to write; whether any was.
+    fn retry_blocked(&mut self, endpoint: &mut Endpoint) -> bool {
+        let sending: Vec<_> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| matches!(s, Stream::Sending { .. }))
+            .map(|(&key, _)| key)
+            .collect();
+        for &(h, id) in &sending {
+            match endpoint.connection(h) {
+                Some(conn) => self.step(conn, h, id),
+                None => {
+                    self.streams.remove(&(h, id));
+                }
+            }
+        }
+        !sending.is_empty()
+    }
+
+    /// Advances one stream as far as it goes now.
+    fn step(&mut self, conn: &mut Connection, h: ConnectionHandle, id: StreamId) {
+        let Some(stream) = self.streams.get_mut(&(h, id)) else { return };
+        if let Stream::Request(request) = stream {
+            match read_request(conn, id, request) {
+                Ok(None) => return,
+                Ok(Some(path)) => match open(&self.root, &path) {
+                    Ok(file) => *stream = Stream::Sending { file, pending: Bytes::new() },
+                    Err(code) => return self.fail(conn, h, id, code),
+                },
+                Err(code) => return self.fail(conn, h, id, code),
+            }
+        }
+        let Stream::Sending { file, pending } = stream else { return };
+        loop {
+            if pending.is_empty() {
+                let mut buf = vec![0; CHUNK];
+                match file.read(&mut buf) {
+                    Ok(0) => {
+                        let _ = conn.finish(id);
+                        self.streams.remove(&(h, id));
+                        return;
+                    }
+                    Ok(n) => {
+                        buf.truncate(n);
+                        *pending = Bytes::from(buf);
+                    }
+                    Err(_) => return self.fail(conn, h, id, codes::INTERNAL_ERROR),
+                }
+            }
+            match conn.write_bytes(id, pending.clone()) {
+                Ok(0) | Err(WriteError::Blocked) => return,
+                Ok(n) => *pending = pending.slice(n..),
+                Err(_) => {
+                    self.streams.remove(&(h, id));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, conn: &mut Connection, h: ConnectionHandle, id: StreamId, code: u32) {
+        self.streams.remove(&(h, id));
+        let _ = conn.reset(id, VarInt::from_u32(code));
+        let _ = conn.stop(id, VarInt::from_u32(code));
+    }
+}
+
+/// The file a request path names under `root` (canonical), if it lies
+/// inside: the path is canonicalised (`..` and symbolic links resolved)
+/// and must still start with `root`.
+fn open(root: &Path, path: &str) -> Result<File, u32> {
+    let relative = path.split(['?', '#']).next().unwrap_or("").trim_start_matches('/');
+    let canonical = root.join(relative).canonicalize().map_err(|_| codes::NOT_FOUND)?;
+    if !canonical.starts_with(root) {
+        return Err(codes::FORBIDDEN);
+    }
+    if !canonical.is_file() {
+        return Err(codes::NOT_FOUND);
+    }
+    File::open(&canonical).map_err(|_| codes::NOT_FOUND)
+}
+
+/// Reads what has arrived of a request; the path once the line is complete.
+fn read_request(
+    conn: &mut Connection,
+    id: StreamId,
+    request: &mut Vec<u8>,
+) -> Result<Option<String>, u32> {
+    let mut fin = false;
+    loop {
+        match conn.read_chunk(id, MAX_REQUEST) {
+            Ok(Some(chunk)) => {
+                request.extend_from_slice(&chunk);
+                if request.len() > MAX_REQUEST {
+                    return Err(codes::BAD_REQUEST);
+                }
+            }
+            Ok(None) => {
+                fin = true;
+                break;
+            }
+            Err(ReadError::Blocked) => break,
+            Err(_) => return Err(codes::BAD_REQUEST),
+        }
+    }
+    let line = match request.iter().position(|&b| b == b'\n') {
+        Some(end) => &request[..end],
+        None if fin => &request[..],
+        None => return Ok(None),
+    };
+    let line = std::str::from_utf8(line).map_err(|_| codes::BAD_REQUEST)?.trim_end_matches('\r');
+    match line.strip_prefix("GET ") {
+        Some(path) if path.starts_with('/') => Ok(Some(path.trim().to_owned())),
+        _ => Err(codes::BAD_REQUEST),
+    }
+}

@@ -1,0 +1,471 @@
+//! Drives one [`Endpoint`] on one [`UdpSocket`] from a mio event loop the
+//! application owns (docs/embedding.md).
+//!
+//! The driver follows the driving contract (docs/architecture.md) with the
+//! order DESIGN.md gives adapters: wait with the deadline from
+//! `poll_timeout`, read a bounded batch of datagrams (GRO where the kernel
+//! has it), `handle_timeout`, drain events to the application, then drain
+//! transmits, batching equal-sized datagrams to one destination into a
+//! single GSO send, and keeping one pending transmit on `WouldBlock` until
+//! the socket is writable again.
+//!
+//! ```no_run
+//! # use quic_mio::{Driver, DriverEvent};
+//! # fn main() -> std::io::Result<()> {
+//! let mut poll = mio::Poll::new()?;
+//! let mut driver = Driver::bind("[::]:0".parse().unwrap(), Default::default(), None)?;
+//! driver.register(poll.registry(), mio::Token(0))?;
+//! let mut events = mio::Events::with_capacity(64);
+//! loop {
+//!     poll.poll(&mut events, driver.timeout(driver.now()))?;
+//!     let now = driver.now();
+//!     for event in events.iter() {
+//!         driver.handle_mio_event(now, event);
+//!     }
+//!     driver.process(now, |endpoint, event| {
+//!         // React to DriverEvent::Connection(handle, event) through `endpoint`.
+//!         let _ = (endpoint, event);
+//!     });
+//! }
+//! # }
+//! ```
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use quic_proto::connection::{
+    ClientConfig, ConnectError, Connection, DatagramMeta, Event, ServerConfig, Transmit,
+};
+use quic_proto::endpoint::{ConnectionHandle, DatagramEvent, Endpoint, EndpointConfig, Incoming};
+use quic_proto::{Instant, SystemRandom};
+
+use crate::socket::{MAX_GSO_BYTES, RECV_BUF_SIZE, UdpSocket};
+
+/// Receive calls per wake-up. Each may return a GRO batch of up to 64
+/// datagrams; the bound keeps one busy socket from starving the rest of the
+/// application's event loop (the driver then asks for a zero timeout).
+pub const READ_BATCH: usize = 32;
+
+/// Rounds of "events, then transmits" per `process` call.
+const PROCESS_ROUNDS: usize = 8;
+
+/// What the driver does with a new client's connection attempt.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IncomingPolicy {
+    /// Accept every attempt (the default).
+    #[default]
+    Accept,
+    /// Validate the client's address with a Retry first (RFC 9000 §8.1.2),
+    /// then accept.
+    Retry,
+    /// Refuse every attempt (CONNECTION_REFUSED).
+    Refuse,
+    /// Hand each attempt to the application as [`DriverEvent::Incoming`]
+    /// to accept, refuse, retry or ignore through the endpoint.
+    Manual,
+}
+
+/// What the driver hands the application.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DriverEvent {
+    /// A connection attempt, under [`IncomingPolicy::Manual`]: decide with
+    /// `Endpoint::accept`, `refuse`, `retry` or `ignore`.
+    Incoming(Incoming),
+    /// The driver accepted a connection; its events follow.
+    Accepted(ConnectionHandle),
+    /// An event of one connection.
+    Connection(ConnectionHandle, Event),
+}
+
+/// Counts of what the driver did, for tools and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DriverStats {
+    /// Datagrams received.
+    pub datagrams_received: u64,
+    /// Receive calls that returned data (fewer than datagrams with GRO).
+    pub receive_calls: u64,
+    /// Datagrams sent.
+    pub datagrams_sent: u64,
+    /// Send calls that sent data (fewer than datagrams with GSO).
+    pub send_calls: u64,
+    /// Datagrams dropped because the socket refused them.
+    pub send_errors: u64,
+}
+
+/// A transmit the socket could not take yet.
+#[derive(Debug)]
+struct Blocked {
+    transmit: Transmit,
+    data: Vec<u8>,
+    /// Bytes of `data` already sent (a multiple of the segment size).
+    offset: usize,
+}
+
+/// One endpoint on one socket, driven from the application's mio loop.
+#[derive(Debug)]
+pub struct Driver {
+    endpoint: Endpoint,
+    socket: UdpSocket,
+    epoch: std::time::Instant,
+    policy: IncomingPolicy,
+    recv_buf: Vec<u8>,
+    /// The GSO batch being assembled.
+    batch: Vec<u8>,
+    /// Where the next transmit is polled; holds `carry`'s bytes.
+    scratch: Vec<u8>,
+    /// A polled transmit that did not fit the previous batch (its bytes in
+    /// `scratch`): the head of the next one.
+    carry: Option<Transmit>,
+    /// The one transmit kept while the socket says `WouldBlock`.
+    blocked: Option<Blocked>,
+    /// Events for the application not from `Endpoint::poll_event`.
+    events: VecDeque<DriverEvent>,
+    /// The last read stopped at `READ_BATCH`, not at `WouldBlock`: mio's
+    /// edge-triggered readiness will not fire again for what is queued.
+    read_backlog: bool,
+    /// `process` stopped with events possibly left in the endpoint.
+    events_pending: bool,
+    stats: DriverStats,
+}
+
+impl Driver {
+    /// A driver for `endpoint` on `socket`. Its clock's epoch is now.
+    pub fn new(socket: UdpSocket, endpoint: Endpoint) -> Self {
+        Self {
+            endpoint,
+            socket,
+            epoch: std::time::Instant::now(),
+            policy: IncomingPolicy::default(),
+            recv_buf: vec![0; RECV_BUF_SIZE],
+            batch: Vec::with_capacity(MAX_GSO_BYTES),
+            scratch: Vec::with_capacity(2048),
+            carry: None,
+            blocked: None,
+            events: VecDeque::new(),
+            read_backlog: false,
+            events_pending: false,
+            stats: DriverStats::default(),
+        }
+    }
+
+    /// Binds a socket to `addr` (see [`UdpSocket::bind`]) and creates an
+    /// endpoint on it whose randomness is the OS generator
+    /// ([`SystemRandom`]). With a `server` configuration it accepts
+    /// connections (see [`Driver::set_incoming_policy`]).
+    pub fn bind(
+        addr: SocketAddr,
+        config: EndpointConfig,
+        server: Option<ServerConfig>,
+    ) -> io::Result<Self> {
+        let socket = UdpSocket::bind(addr)?;
+        let endpoint = Endpoint::new(config, server, Box::new(SystemRandom));
+        Ok(Self::new(socket, endpoint))
+    }
+
+    /// Registers the socket with the application's registry under `token`,
+    /// for readable and writable readiness. Pass each readiness event for
+    /// `token` to [`Driver::handle_mio_event`].
+    pub fn register(&mut self, registry: &mio::Registry, token: mio::Token) -> io::Result<()> {
+        registry.register(
+            &mut self.socket,
+            token,
+            mio::Interest::READABLE | mio::Interest::WRITABLE,
+        )
+    }
+
+    /// Removes the socket from `registry`.
+    pub fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        registry.deregister(&mut self.socket)
+    }
+
+    /// The current time on the driver's clock, as the core counts it.
+    pub fn now(&self) -> Instant {
+        crate::instant_since(self.epoch)
+    }
+
+    /// Chooses what happens to new clients' connection attempts.
+    pub fn set_incoming_policy(&mut self, policy: IncomingPolicy) {
+        self.policy = policy;
+    }
+
+    /// The endpoint, for application commands. After them, call
+    /// [`Driver::flush`] (or [`Driver::process`]) so that what they queued
+    /// is sent before the loop waits again.
+    pub fn endpoint(&mut self) -> &mut Endpoint {
+        &mut self.endpoint
+    }
+
+    /// The connection behind `handle`, for application commands (see
+    /// [`Driver::endpoint`]); `None` once it has drained.
+    pub fn connection(&mut self, handle: ConnectionHandle) -> Option<&mut Connection> {
+        self.endpoint.connection(handle)
+    }
+
+    /// Starts a client connection; see `Endpoint::connect`.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        config: &ClientConfig,
+        server_name: &str,
+        remote: SocketAddr,
+    ) -> Result<ConnectionHandle, ConnectError> {
+        let handle = self.endpoint.connect(now, config, server_name, remote)?;
+        self.flush(now);
+        Ok(handle)
+    }
+
+    /// The socket.
+    pub fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.socket.local_addr()
+    }
+
+    /// What the driver has done so far.
+    pub fn stats(&self) -> DriverStats {
+        self.stats
+    }
+
+    /// How long the application's loop may wait before calling
+    /// [`Driver::process`]: zero while received datagrams or events are
+    /// waiting, otherwise until the endpoint's next deadline; `None`: no
+    /// deadline (wait for readiness only).
+    pub fn timeout(&mut self, now: Instant) -> Option<Duration> {
+        if self.read_backlog || self.events_pending || !self.events.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        self.endpoint.poll_timeout().map(|t| t.saturating_duration_since(now))
+    }
+
+    /// Takes one mio readiness event for the driver's token: reads the
+    /// socket when readable. Then call [`Driver::process`] (once, after all
+    /// of the wake-up's events).
+    pub fn handle_mio_event(&mut self, now: Instant, event: &mio::event::Event) {
+        if event.is_readable() {
+            self.read(now);
+        }
+    }
+
+    /// Readable socket: reads a batch of datagrams, then [`Driver::process`].
+    pub fn on_readable(&mut self, now: Instant, handler: impl FnMut(&mut Endpoint, DriverEvent)) {
+        self.read(now);
+        self.process(now, handler);
+    }
+
+    /// Writable socket: [`Driver::process`], which retries a blocked send.
+    pub fn on_writable(&mut self, now: Instant, handler: impl FnMut(&mut Endpoint, DriverEvent)) {
+        self.process(now, handler);
+    }
+
+    /// The wait ended without readiness: [`Driver::process`].
+    pub fn on_timeout(&mut self, now: Instant, handler: impl FnMut(&mut Endpoint, DriverEvent)) {
+        self.process(now, handler);
+    }
+
+    /// Runs the endpoint's due timers, hands every event to `handler` (which
+    /// may act on the endpoint: read, write, accept, close), then sends
+    /// everything there is to send. Call after each wake-up.
+    pub fn process(&mut self, now: Instant, mut handler: impl FnMut(&mut Endpoint, DriverEvent)) {
+        if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+            self.endpoint.handle_timeout(now);
+        }
+        // Polling transmits can surface events (the endpoint collects a
+        // connection's events when it finds nothing more to send), and
+        // handling events can queue transmits: go round until both are
+        // drained, boundedly; `timeout` says zero if the bound was hit.
+        self.events_pending = true;
+        for _ in 0..PROCESS_ROUNDS {
+            let mut handled = false;
+            while let Some(event) = self.events.pop_front() {
+                handler(&mut self.endpoint, event);
+                handled = true;
+            }
+            while let Some((handle, event)) = self.endpoint.poll_event() {
+                handler(&mut self.endpoint, DriverEvent::Connection(handle, event));
+                handled = true;
+            }
+            self.flush(now);
+            if !handled {
+                self.events_pending = false;
+                break;
+            }
+        }
+    }
+
+    /// Reads up to [`READ_BATCH`] receive calls' worth of datagrams into
+    /// the endpoint. New connection attempts are decided by the policy.
+    pub fn read(&mut self, now: Instant) {
+        self.read_backlog = false;
+        for _ in 0..READ_BATCH {
+            let meta = match self.socket.recv(&mut self.recv_buf) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    // ICMP errors (ECONNREFUSED and the like) surface here;
+                    // they say nothing QUIC relies on.
+                    tracing::debug!(error = %e, "receive error ignored");
+                    continue;
+                }
+            };
+            self.stats.receive_calls += 1;
+            let len = meta.len.min(self.recv_buf.len());
+            let stride = meta.stride.max(1);
+            let mut start = 0;
+            while start < len {
+                let end = (start + stride).min(len);
+                let data = BytesMut::from(&self.recv_buf[start..end]);
+                start = end;
+                self.stats.datagrams_received += 1;
+                let dmeta =
+                    DatagramMeta { remote: meta.remote, local_ip: meta.local_ip, ecn: meta.ecn };
+                if let Some(DatagramEvent::Incoming(incoming)) =
+                    self.endpoint.handle_datagram(now, dmeta, data)
+                {
+                    self.on_incoming(now, incoming);
+                }
+            }
+        }
+        self.read_backlog = true;
+    }
+
+    fn on_incoming(&mut self, now: Instant, incoming: Incoming) {
+        let incoming = match self.policy {
+            IncomingPolicy::Manual => {
+                self.events.push_back(DriverEvent::Incoming(incoming));
+                return;
+            }
+            IncomingPolicy::Refuse => {
+                self.endpoint.refuse(incoming);
+                return;
+            }
+            IncomingPolicy::Retry if !incoming.is_address_validated() => {
+                match self.endpoint.retry(now, incoming) {
+                    Ok(()) => return,
+                    Err(e) => *e.0,
+                }
+            }
+            IncomingPolicy::Retry | IncomingPolicy::Accept => incoming,
+        };
+        match self.endpoint.accept(now, incoming) {
+            Ok(handle) => self.events.push_back(DriverEvent::Accepted(handle)),
+            Err(e) => tracing::debug!(error = %e, "connection attempt not accepted"),
+        }
+    }
+
+    /// Sends everything the endpoint has to send, batching runs of
+    /// equal-sized datagrams to one destination into GSO sends. Stops at
+    /// `WouldBlock`, keeping that transmit to retry on the next call (the
+    /// socket's writable readiness is the cue).
+    pub fn flush(&mut self, now: Instant) {
+        if let Some(blocked) = self.blocked.take()
+            && !self.send_blocked(blocked)
+        {
+            return;
+        }
+        let max_segments = self.socket.max_gso_segments();
+        loop {
+            let head = match self.carry.take() {
+                Some(t) => {
+                    std::mem::swap(&mut self.batch, &mut self.scratch);
+                    t
+                }
+                None => match self.endpoint.poll_transmit(now, &mut self.batch) {
+                    Some(t) => t,
+                    None => return,
+                },
+            };
+            self.batch.truncate(head.size);
+            let mut transmit = head;
+            let segment = head.size;
+            let mut count = 1;
+            if head.segment_size.is_none() && max_segments > 1 && segment > 0 {
+                while count < max_segments && self.batch.len() + segment <= MAX_GSO_BYTES {
+                    let Some(next) = self.endpoint.poll_transmit(now, &mut self.scratch) else {
+                        break;
+                    };
+                    let fits = next.destination == head.destination
+                        && next.ecn == head.ecn
+                        && next.src_ip == head.src_ip
+                        && next.segment_size.is_none()
+                        && next.size <= segment
+                        && next.size > 0;
+                    if !fits {
+                        self.carry = Some(next);
+                        break;
+                    }
+                    self.batch.extend_from_slice(&self.scratch[..next.size]);
+                    count += 1;
+                    if next.size < segment {
+                        // Only the last datagram of a GSO batch may be shorter.
+                        break;
+                    }
+                }
+            }
+            if count > 1 {
+                transmit.size = self.batch.len();
+                transmit.segment_size = Some(segment);
+            }
+            let blocked = Blocked { transmit, data: std::mem::take(&mut self.batch), offset: 0 };
+            if !self.send_blocked(blocked) {
+                return;
+            }
+        }
+    }
+
+    /// Sends `b`'s remaining bytes; false if the socket blocked (then `b`
+    /// is kept in `self.blocked`). Reuses `b`'s buffer as the next batch.
+    fn send_blocked(&mut self, mut b: Blocked) -> bool {
+        let segment = b.transmit.segment_size.unwrap_or(b.data.len()).max(1);
+        while b.offset < b.data.len() {
+            let rest = &b.data[b.offset..];
+            let transmit = Transmit {
+                size: rest.len(),
+                segment_size: b.transmit.segment_size.filter(|&s| s < rest.len()),
+                ..b.transmit
+            };
+            match self.socket.send(&transmit, rest) {
+                Ok(n) => {
+                    self.stats.send_calls += 1;
+                    self.stats.datagrams_sent += n.div_ceil(segment) as u64;
+                    b.offset += n.max(1);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.blocked = Some(b);
+                    return false;
+                }
+                Err(e) => {
+                    // The datagrams are lost; QUIC's loss recovery resends
+                    // what they carried.
+                    tracing::debug!(error = %e, to = %transmit.destination, "send failed");
+                    self.stats.send_errors += rest.len().div_ceil(segment) as u64;
+                    break;
+                }
+            }
+        }
+        b.data.clear();
+        self.batch = b.data;
+        true
+    }
+
+    /// Whether a transmit is waiting for the socket to become writable.
+    pub fn is_blocked(&self) -> bool {
+        self.blocked.is_some()
+    }
+
+    /// The endpoint and the socket, taking the driver apart.
+    pub fn into_parts(self) -> (Endpoint, UdpSocket) {
+        (self.endpoint, self.socket)
+    }
+}
+
+#[cfg(test)]
+mod tests;

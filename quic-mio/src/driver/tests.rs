@@ -1,0 +1,172 @@
+//! Two drivers in one mio loop on loopback: a handshake and a 2 MB upload,
+//! with and without GSO, and with a Retry.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use quic_proto::connection::{ReadError, StreamEvent, TransportConfig, WriteError};
+use quic_proto::testing::{TestPki, client_config, server_config};
+use quic_proto::{Dir, Version};
+
+use super::*;
+
+const ALPN: &[u8] = b"quic-mio-test";
+const SERVER: mio::Token = mio::Token(0);
+const CLIENT: mio::Token = mio::Token(1);
+
+struct Outcome {
+    received: Vec<u8>,
+    server: DriverStats,
+    client: DriverStats,
+    retried: bool,
+}
+
+fn upload(ip: IpAddr, size: usize, gso: bool, policy: IncomingPolicy) -> Outcome {
+    let pki = TestPki::new(7);
+    let server_config = ServerConfig {
+        tls: Arc::new(server_config(&pki, &[ALPN], 1)),
+        transport: Arc::new(TransportConfig::default()),
+    };
+    let client_config = ClientConfig {
+        tls: Arc::new(client_config(&pki, &[ALPN], 2)),
+        transport: Arc::new(TransportConfig::default()),
+        version: Version::V1,
+    };
+    let mut poll = mio::Poll::new().unwrap();
+    let mut events = mio::Events::with_capacity(64);
+    let mut server =
+        Driver::bind(SocketAddr::new(ip, 0), EndpointConfig::default(), Some(server_config))
+            .unwrap();
+    server.set_incoming_policy(policy);
+    let mut client = Driver::bind(SocketAddr::new(ip, 0), EndpointConfig::default(), None).unwrap();
+    if !gso {
+        client.socket().disable_gso();
+        server.socket().disable_gso();
+    }
+    server.register(poll.registry(), SERVER).unwrap();
+    client.register(poll.registry(), CLIENT).unwrap();
+    let data = Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+    let now = client.now();
+    let handle = client.connect(now, &client_config, "localhost", server.local_addr()).unwrap();
+    let (mut stream, mut sent, mut finished) = (None, 0usize, false);
+    let mut received = Vec::new();
+    let mut done = false;
+    let mut retried = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !done && std::time::Instant::now() < deadline {
+        let timeout = [server.timeout(server.now()), client.timeout(client.now())]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| t.min(Duration::from_millis(100)));
+        poll.poll(&mut events, timeout).unwrap();
+        for event in events.iter() {
+            match event.token() {
+                SERVER => server.handle_mio_event(server.now(), event),
+                _ => client.handle_mio_event(client.now(), event),
+            }
+        }
+        let now = server.now();
+        server.process(now, |endpoint, event| match event {
+            DriverEvent::Incoming(incoming) => {
+                if incoming.is_address_validated() {
+                    retried = incoming.is_retried();
+                    endpoint.accept(now, incoming).unwrap();
+                } else {
+                    endpoint.retry(now, incoming).unwrap();
+                }
+            }
+            DriverEvent::Connection(h, Event::Stream(StreamEvent::Opened(Dir::Bi)))
+            | DriverEvent::Connection(h, Event::Stream(StreamEvent::Readable(_)))
+                if !done =>
+            {
+                let conn = endpoint.connection(h).unwrap();
+                while let Some(id) = conn.accept_stream(Dir::Bi) {
+                    let _ = id;
+                }
+                let id = quic_proto::StreamId::new(quic_proto::Side::Client, Dir::Bi, 0).unwrap();
+                loop {
+                    match conn.read_chunk(id, usize::MAX) {
+                        Ok(Some(chunk)) => received.extend_from_slice(&chunk),
+                        Ok(None) => {
+                            done = true;
+                            break;
+                        }
+                        Err(ReadError::Blocked) => break,
+                        Err(e) => panic!("server read: {e}"),
+                    }
+                }
+            }
+            _ => {}
+        });
+        let now = client.now();
+        client.process(now, |endpoint, event| {
+            let DriverEvent::Connection(h, event) = event else { return };
+            assert_eq!(h, handle);
+            let conn = endpoint.connection(h).unwrap();
+            if let Event::ConnectionLost(e) = &event {
+                panic!("client connection lost: {e}");
+            }
+            if matches!(event, Event::HandshakeCompleted) {
+                stream = conn.open_stream(Dir::Bi);
+            }
+        });
+        // Writes are retried on every wake-up: quic-proto announces
+        // `Writable` for new flow-control credit, not for send-buffer space
+        // freed by acknowledgements.
+        if let Some(id) = stream
+            && let Some(conn) = client.connection(handle)
+        {
+            while sent < data.len() {
+                match conn.write_bytes(id, data.slice(sent..)) {
+                    Ok(n) => sent += n,
+                    Err(WriteError::Blocked) => break,
+                    Err(e) => panic!("client write: {e}"),
+                }
+            }
+            if sent == data.len() && !finished {
+                conn.finish(id).unwrap();
+                finished = true;
+            }
+            client.flush(now);
+        }
+    }
+    assert!(done, "the upload completes ({} of {size} bytes arrived)", received.len());
+    Outcome { received, server: server.stats(), client: client.stats(), retried }
+}
+
+fn check(outcome: &Outcome, size: usize) {
+    assert_eq!(outcome.received.len(), size);
+    assert!(outcome.received.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+}
+
+#[test]
+fn upload_over_ipv4_with_gso_batches() {
+    let outcome = upload(IpAddr::V4(Ipv4Addr::LOCALHOST), 2 << 20, true, IncomingPolicy::Accept);
+    check(&outcome, 2 << 20);
+    let c = outcome.client;
+    eprintln!("client {c:?}\nserver {:?}", outcome.server);
+    if UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap().max_gso_segments() > 1 {
+        assert!(c.send_calls < c.datagrams_sent, "GSO batches datagrams: {c:?}");
+    }
+}
+
+#[test]
+fn upload_over_ipv6_without_gso() {
+    let outcome = upload(IpAddr::V6(Ipv6Addr::LOCALHOST), 1 << 20, false, IncomingPolicy::Accept);
+    check(&outcome, 1 << 20);
+    assert_eq!(outcome.client.send_calls, outcome.client.datagrams_sent);
+}
+
+#[test]
+fn retry_policy_validates_then_accepts() {
+    check(&upload(IpAddr::V4(Ipv4Addr::LOCALHOST), 10_000, true, IncomingPolicy::Retry), 10_000);
+}
+
+#[test]
+fn manual_policy_hands_attempts_to_the_application() {
+    let outcome = upload(IpAddr::V4(Ipv4Addr::LOCALHOST), 10_000, true, IncomingPolicy::Manual);
+    check(&outcome, 10_000);
+    assert!(outcome.retried, "the accepted attempt came back after the Retry");
+}

@@ -1,0 +1,314 @@
+//! The UDP socket a driver sends and receives QUIC datagrams on: a
+//! `mio::net::UdpSocket` with the Linux fast paths QUIC benefits from.
+//!
+//! - **GSO** (`UDP_SEGMENT`): one `sendmsg` carries a batch of equal-sized
+//!   datagrams ([`Transmit::segment_size`]); the kernel splits it.
+//! - **GRO** (`UDP_GRO`): one `recvmsg` returns several datagrams of one
+//!   sender coalesced; [`RecvMeta::stride`] says where to split them.
+//! - **ECN** (RFC 9000 §13.4): marks are read from `IP_TOS`/`IPV6_TCLASS`
+//!   and set per datagram.
+//! - **Local address** (`IP_PKTINFO`/`IPV6_PKTINFO`): a wildcard-bound
+//!   server learns which address a datagram was sent to, and answers from
+//!   it ([`Transmit::src_ip`]).
+//! - **Dual stack**: a socket bound to an IPv6 address also carries IPv4;
+//!   IPv4 peers appear with IPv4 addresses, never IPv4-mapped ones.
+//!
+//! Each feature is detected when the socket is set up. A kernel (or a
+//! device) that refuses GSO when it is first used (`EIO`, `EINVAL`,
+//! `ENOPROTOOPT`) gets it turned off, and the batch is sent again one
+//! datagram at a time; an `EINVAL` caused by the ECN or source-address
+//! control messages turns those off the same way. Elsewhere than Linux the
+//! socket sends and receives one plain datagram at a time.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use quic_proto::connection::{EcnCodepoint, Transmit};
+
+#[cfg(target_os = "linux")]
+use crate::sys_linux as sys;
+
+/// What a receive returned besides the bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecvMeta {
+    /// The sender.
+    pub remote: SocketAddr,
+    /// Bytes written to the buffer: one datagram, or several (GRO).
+    pub len: usize,
+    /// The size of each datagram in the buffer but the last, which may be
+    /// shorter; equal to `len` for a single datagram.
+    pub stride: usize,
+    /// The ECN marking the datagrams arrived with, where the socket can tell.
+    pub ecn: Option<EcnCodepoint>,
+    /// The local address the datagrams were sent to, where the socket can tell.
+    pub local_ip: Option<IpAddr>,
+}
+
+impl RecvMeta {
+    /// The datagrams in `buf[..self.len]`, split at `stride`.
+    pub fn datagrams<'a>(&self, buf: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let len = self.len.min(buf.len());
+        buf[..len].chunks(self.stride.max(1))
+    }
+}
+
+/// A UDP socket for QUIC; see the module docs. Register it with a
+/// `mio::Registry` like any mio source.
+#[derive(Debug)]
+pub struct UdpSocket {
+    io: mio::net::UdpSocket,
+    local: SocketAddr,
+    ipv6: bool,
+    /// Datagrams per GSO send; 1 without GSO.
+    gso_segments: AtomicUsize,
+    /// Datagrams the kernel may coalesce per receive; 1 without GRO.
+    gro_segments: usize,
+    ecn_send: AtomicBool,
+    src_ip_send: AtomicBool,
+    ecn_recv: bool,
+    pktinfo: bool,
+    /// Tests: make the next GSO sends fail as a kernel without GSO would.
+    #[cfg(test)]
+    fail_gso: AtomicBool,
+}
+
+/// The bytes a GSO batch may carry: an IP datagram is at most 65,535 bytes,
+/// less the IPv6 (40) and UDP (8) headers, rounded down for slack.
+pub const MAX_GSO_BYTES: usize = 64_000;
+
+/// A receive buffer size that holds the largest GRO batch.
+pub const RECV_BUF_SIZE: usize = 65_536;
+
+/// Socket buffers asked for: at the default (about 200 KiB) a fast sender on
+/// loopback overruns the receiver. The kernel caps it at net.core.*mem_max.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+impl UdpSocket {
+    /// Binds a non-blocking UDP socket to `addr`. An IPv6 address gives a
+    /// dual-stack socket (`IPV6_V6ONLY` off): `[::]:port` also receives
+    /// IPv4.
+    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let domain = socket2::Domain::for_address(addr);
+        let socket =
+            socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+        if addr.is_ipv6() {
+            // Some systems (BSDs, or Linux with bindv6only=1) default to
+            // IPv6 only; not supporting dual stack is not an error.
+            let _ = socket.set_only_v6(false);
+        }
+        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+        let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+        socket.bind(&addr.into())?;
+        Self::from_std(socket.into())
+    }
+
+    /// Wraps a bound std socket (set to non-blocking here) and turns on
+    /// the features the kernel supports.
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        let local = socket.local_addr()?;
+        let ipv6 = local.is_ipv6();
+        #[cfg(target_os = "linux")]
+        let setup = sys::configure(&socket, ipv6);
+        #[cfg(target_os = "linux")]
+        let (gso, gro, ecn, pktinfo) = (
+            if setup.gso { sys::MAX_GSO_SEGMENTS } else { 1 },
+            if setup.gro { sys::MAX_GSO_SEGMENTS } else { 1 },
+            setup.ecn,
+            setup.pktinfo,
+        );
+        #[cfg(not(target_os = "linux"))]
+        let (gso, gro, ecn, pktinfo) = (1, 1, false, false);
+        Ok(Self {
+            io: mio::net::UdpSocket::from_std(socket),
+            local,
+            ipv6,
+            gso_segments: AtomicUsize::new(gso),
+            gro_segments: gro,
+            ecn_send: AtomicBool::new(cfg!(target_os = "linux")),
+            src_ip_send: AtomicBool::new(cfg!(target_os = "linux")),
+            ecn_recv: ecn,
+            pktinfo,
+            #[cfg(test)]
+            fail_gso: AtomicBool::new(false),
+        })
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// How many datagrams one send may carry (GSO); 1 when GSO is off or
+    /// was found not to work.
+    pub fn max_gso_segments(&self) -> usize {
+        self.gso_segments.load(Ordering::Relaxed)
+    }
+
+    /// How many datagrams one receive may return (GRO); 1 without GRO.
+    pub fn gro_segments(&self) -> usize {
+        self.gro_segments
+    }
+
+    /// Whether received datagrams report their ECN marks.
+    pub fn ecn_supported(&self) -> bool {
+        self.ecn_recv
+    }
+
+    /// Whether received datagrams report their local address.
+    pub fn pktinfo_supported(&self) -> bool {
+        self.pktinfo
+    }
+
+    /// Turns GSO off (for tests and for devices known to mishandle it).
+    pub fn disable_gso(&self) {
+        self.gso_segments.store(1, Ordering::Relaxed);
+    }
+
+    /// Sends what `poll_transmit` wrote to `buf[..transmit.size]`: one
+    /// datagram, or a GSO batch when `transmit.segment_size` is smaller
+    /// than the size. Returns the bytes sent, which is `transmit.size`
+    /// unless a batch sent one datagram at a time hit `WouldBlock` midway;
+    /// then the rest (from the returned offset, a multiple of the segment
+    /// size) is still to be sent. `WouldBlock` with nothing sent is an error.
+    pub fn send(&self, transmit: &Transmit, buf: &[u8]) -> io::Result<usize> {
+        let buf = &buf[..transmit.size.min(buf.len())];
+        let segment = match transmit.segment_size {
+            Some(s) if s > 0 && s < buf.len() => s,
+            _ => return self.send_one(transmit, buf, None),
+        };
+        if self.max_gso_segments() > 1 {
+            match self.send_one(transmit, buf, Some(segment)) {
+                Err(e) if gso_refused(&e) => {
+                    tracing::debug!(error = %e, "UDP GSO refused; sending datagrams one by one");
+                    self.disable_gso();
+                }
+                result => return result,
+            }
+        }
+        let mut sent = 0;
+        for datagram in buf.chunks(segment) {
+            match self.send_one(transmit, datagram, None) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && sent > 0 => return Ok(sent),
+                Err(e) if sent == 0 => return Err(e),
+                // A later datagram of the batch failed for good: it is lost,
+                // like any datagram, and QUIC recovers it.
+                Err(e) => tracing::debug!(error = %e, "datagram dropped"),
+            }
+            sent += datagram.len();
+        }
+        Ok(sent)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn send_one(&self, t: &Transmit, buf: &[u8], segment: Option<usize>) -> io::Result<usize> {
+        #[cfg(test)]
+        if segment.is_some() && self.fail_gso.load(Ordering::Relaxed) {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        let params = sys::SendParams {
+            destination: t.destination,
+            ecn: t.ecn.filter(|_| self.ecn_send.load(Ordering::Relaxed)),
+            segment_size: segment.map(|s| s.min(usize::from(u16::MAX)) as u16),
+            src_ip: t.src_ip.filter(|_| self.src_ip_send.load(Ordering::Relaxed)),
+        };
+        match sys::send(&self.io, self.ipv6, &params, buf) {
+            // Kernels without IP_TOS on IPv6 sockets, or without pktinfo
+            // sends, say EINVAL: drop those extras for good and try again.
+            Err(e)
+                if e.raw_os_error() == Some(libc::EINVAL)
+                    && segment.is_none()
+                    && (params.ecn.is_some() || params.src_ip.is_some()) =>
+            {
+                tracing::debug!(error = %e, "ECN or source address refused; sending without");
+                self.ecn_send.store(false, Ordering::Relaxed);
+                self.src_ip_send.store(false, Ordering::Relaxed);
+                self.send_one(t, buf, None)
+            }
+            result => result,
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn send_one(&self, t: &Transmit, buf: &[u8], _segment: Option<usize>) -> io::Result<usize> {
+        self.io.send_to(buf, t.destination)
+    }
+
+    /// Receives into `buf` (at least [`RECV_BUF_SIZE`] bytes to take a
+    /// whole GRO batch). Datagrams that did not fit are dropped and the
+    /// next one is read; `WouldBlock` when nothing is queued.
+    #[cfg(target_os = "linux")]
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
+        loop {
+            let r = sys::recv(&self.io, buf)?;
+            if r.truncated {
+                tracing::debug!(from = %r.remote, "truncated datagram dropped");
+                continue;
+            }
+            return Ok(RecvMeta {
+                remote: r.remote,
+                len: r.len,
+                stride: r.stride.unwrap_or(r.len).min(r.len.max(1)),
+                ecn: r.ecn,
+                local_ip: r.local_ip,
+            });
+        }
+    }
+
+    /// Receives one datagram into `buf`; `WouldBlock` when nothing is queued.
+    #[cfg(not(target_os = "linux"))]
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
+        let (len, remote) = self.io.recv_from(buf)?;
+        Ok(RecvMeta { remote, len, stride: len, ecn: None, local_ip: None })
+    }
+
+    /// Tests: simulate a kernel that refuses GSO sends with `EIO`.
+    #[cfg(test)]
+    pub(crate) fn fail_gso_sends(&self) {
+        self.fail_gso.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Errors with which a kernel or device refuses a GSO send: `EIO` (a device
+/// without checksum offload), `EINVAL` (segment size or count out of range,
+/// or no GSO support), `ENOPROTOOPT` (kernel without UDP_SEGMENT).
+fn gso_refused(e: &io::Error) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL | libc::ENOPROTOOPT))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = e;
+        false
+    }
+}
+
+impl mio::event::Source for UdpSocket {
+    fn register(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interests: mio::Interest,
+    ) -> io::Result<()> {
+        self.io.register(registry, token, interests)
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interests: mio::Interest,
+    ) -> io::Result<()> {
+        self.io.reregister(registry, token, interests)
+    }
+
+    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        self.io.deregister(registry)
+    }
+}
+
+#[cfg(test)]
+mod tests;

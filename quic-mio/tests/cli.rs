@@ -1,0 +1,245 @@
+//! The `quic` binary end to end on loopback: `quic server` and `quic client`
+//! as separate processes, and `quic demo`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const QUIC: &str = env!("CARGO_BIN_EXE_quic");
+
+/// A served directory with a 1 KB and a 1 MB file, a certificate, and a
+/// secret file next to (not inside) the served directory.
+struct Site {
+    dir: tempfile::TempDir,
+}
+
+impl Site {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("www");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("small.txt"), data(1000, 1)).unwrap();
+        std::fs::write(root.join("large.bin"), data(1 << 20, 2)).unwrap();
+        std::fs::write(dir.path().join("secret.txt"), b"not for clients").unwrap();
+        let (cert, key) = certificate();
+        std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key).unwrap();
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn serve(&self, extra: &[&str]) -> Server {
+        let mut child = Command::new(QUIC)
+            .args(["server", "--listen", "127.0.0.1:0", "--root"])
+            .arg(self.path("www"))
+            .arg("--cert")
+            .arg(self.path("cert.pem"))
+            .arg("--key")
+            .arg(self.path("key.pem"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("quic server starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("the server says where it listens").unwrap();
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                break addr.to_owned();
+            }
+        };
+        Server { child, addr }
+    }
+
+    /// Runs `quic client` for `paths` on `server`, trusting the site's certificate.
+    fn client(&self, server: &Server, paths: &[&str], extra: &[&str]) -> Output {
+        let out = self.path("out");
+        let urls = paths.iter().map(|p| format!("https://localhost:{}{p}", server.port()));
+        Command::new(QUIC)
+            .arg("client")
+            .args(urls)
+            .arg("--output-dir")
+            .arg(&out)
+            .arg("--ca")
+            .arg(self.path("cert.pem"))
+            .args(extra)
+            .output()
+            .expect("quic client runs")
+    }
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn port(&self) -> u16 {
+        self.addr.rsplit(':').next().unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Deterministic bytes (an LCG), different per seed.
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (x >> 56) as u8
+        })
+        .collect()
+}
+
+fn certificate() -> (String, String) {
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let certified = rcgen::generate_simple_self_signed(names).unwrap();
+    (certified.cert.pem(), certified.signing_key.serialize_pem())
+}
+
+fn sha256(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes).as_ref().to_vec()
+}
+
+fn check_success(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "client failed: {:?}\nstdout: {stdout}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn check_downloaded(site: &Site, names: &[&str]) {
+    for name in names {
+        assert_eq!(
+            sha256(&site.path("out").join(name)),
+            sha256(&site.path("www").join(name)),
+            "{name} arrived intact"
+        );
+    }
+}
+
+/// The one-line reason and the exit code of a failed run.
+fn failure(output: &Output) -> (i32, String) {
+    assert!(!output.status.success(), "the run should fail");
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    assert_eq!(stderr.lines().count(), 1, "one line of reason: {stderr}");
+    (output.status.code().unwrap_or(-1), stderr)
+}
+
+#[test]
+fn downloads_small_and_large_files_concurrently() {
+    let site = Site::new();
+    let server = site.serve(&[]);
+    let stdout = check_success(&site.client(&server, &["/small.txt", "/large.bin"], &[]));
+    check_downloaded(&site, &["small.txt", "large.bin"]);
+    assert!(stdout.contains("downloaded 2 files, 1049576 bytes"), "summary: {stdout}");
+    assert!(stdout.contains("handshake") && stdout.contains("RTT") && stdout.contains("lost"));
+}
+
+#[test]
+fn retry_chacha20_key_update_and_version_2() {
+    let site = Site::new();
+    let server = site.serve(&["--retry"]);
+    let stdout =
+        check_success(&site.client(&server, &["/large.bin"], &["--chacha20", "--key-update"]));
+    check_downloaded(&site, &["large.bin"]);
+    assert!(stdout.contains("key update"), "the key update shows in the summary: {stdout}");
+    check_success(&site.client(&server, &["/small.txt"], &["--version", "2"]));
+    check_downloaded(&site, &["small.txt"]);
+}
+
+#[test]
+fn path_traversal_is_refused() {
+    let site = Site::new();
+    let server = site.serve(&[]);
+    let output = site.client(&server, &["/../secret.txt"], &[]);
+    let (code, reason) = failure(&output);
+    assert_eq!(code, 6, "{reason}");
+    assert!(reason.contains("forbidden"), "{reason}");
+    assert!(
+        std::fs::read(site.path("out").join("secret.txt")).unwrap_or_default().is_empty(),
+        "nothing of the secret arrived"
+    );
+}
+
+#[test]
+fn missing_file_fails_with_a_clear_message() {
+    let site = Site::new();
+    let server = site.serve(&[]);
+    let (code, reason) = failure(&site.client(&server, &["/nope.txt"], &[]));
+    assert_eq!(code, 6, "{reason}");
+    assert!(reason.contains("GET /nope.txt: not found"), "{reason}");
+}
+
+#[test]
+fn untrusted_certificate_is_rejected() {
+    let site = Site::new();
+    let server = site.serve(&[]);
+    let other = site.path("other.pem");
+    std::fs::write(&other, certificate().0).unwrap();
+    let output = Command::new(QUIC)
+        .args(["client", &format!("https://localhost:{}/small.txt", server.port())])
+        .arg("--output-dir")
+        .arg(site.path("out"))
+        .arg("--ca")
+        .arg(&other)
+        .output()
+        .unwrap();
+    let (code, reason) = failure(&output);
+    assert_eq!(code, 5, "{reason}");
+    assert!(reason.contains("TLS handshake failed"), "{reason}");
+}
+
+#[test]
+fn key_log_file_gets_the_secrets() {
+    let site = Site::new();
+    let server = site.serve(&[]);
+    let keylog = site.path("keys.log");
+    let output = Command::new(QUIC)
+        .args(["client", &format!("https://127.0.0.1:{}/small.txt", server.port()), "--insecure"])
+        .arg("--output-dir")
+        .arg(site.path("out"))
+        .env("SSLKEYLOGFILE", &keylog)
+        .output()
+        .unwrap();
+    check_success(&output);
+    let log = std::fs::read_to_string(&keylog).unwrap();
+    assert!(log.contains("CLIENT_TRAFFIC_SECRET_0 "), "{log}");
+}
+
+#[test]
+fn qlog_dir_gets_a_file_per_connection() {
+    let site = Site::new();
+    let server = site.serve(&[]);
+    let qlog = site.path("qlog");
+    let qlog_arg = qlog.to_str().unwrap();
+    check_success(&site.client(&server, &["/small.txt"], &["--qlog-dir", qlog_arg]));
+    let names: Vec<String> = std::fs::read_dir(&qlog)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with("_client.sqlog")), "{names:?}");
+    let file = std::fs::read(qlog.join(&names[0])).unwrap();
+    assert_eq!(file.first(), Some(&0x1e), "JSON-SEQ records");
+}
+
+#[test]
+fn demo_completes() {
+    let output = Command::new(QUIC).args(["demo", "--size", "5"]).output().unwrap();
+    let stdout = check_success(&output);
+    assert!(stdout.contains("SHA-256 verified (5 MiB"), "{stdout}");
+}
