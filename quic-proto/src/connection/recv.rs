@@ -521,8 +521,10 @@ impl Connection {
             return false;
         }
         // Everything sent in Initial packets goes again, under the new keys.
+        // A Retry is not loss: requeue without counting packets as lost
+        // (RFC 9002 §6.3 resets recovery for the new Initials instead).
         for (space, packet) in self.loss.on_retry(now) {
-            self.on_packets_lost(space, vec![packet]);
+            self.requeue_frames(space, packet.payload);
         }
         true
     }
