@@ -63,7 +63,7 @@ pub struct UdpSocket {
     /// Datagrams per GSO send; 1 without GSO.
     gso_segments: AtomicUsize,
     /// Datagrams the kernel may coalesce per receive; 1 without GRO.
-    gro_segments: usize,
+    gro_segments: AtomicUsize,
     ecn_send: AtomicBool,
     src_ip_send: AtomicBool,
     ecn_recv: bool,
@@ -125,7 +125,7 @@ impl UdpSocket {
             local,
             ipv6,
             gso_segments: AtomicUsize::new(gso),
-            gro_segments: gro,
+            gro_segments: AtomicUsize::new(gro),
             ecn_send: AtomicBool::new(cfg!(target_os = "linux")),
             src_ip_send: AtomicBool::new(cfg!(target_os = "linux")),
             ecn_recv: ecn,
@@ -148,7 +148,7 @@ impl UdpSocket {
 
     /// How many datagrams one receive may return (GRO); 1 without GRO.
     pub fn gro_segments(&self) -> usize {
-        self.gro_segments
+        self.gro_segments.load(Ordering::Relaxed)
     }
 
     /// Whether received datagrams report their ECN marks.
@@ -164,6 +164,24 @@ impl UdpSocket {
     /// Turns GSO off (for tests and for devices known to mishandle it).
     pub fn disable_gso(&self) {
         self.gso_segments.store(1, Ordering::Relaxed);
+    }
+
+    /// Turns GRO off (for measurements and for devices known to mishandle
+    /// it): each receive then returns one datagram. A no-op when GRO is
+    /// already off. If the kernel refuses (`UDP_GRO` set to 0), GRO stays
+    /// on, receives still split the batches they get, and the error says so.
+    pub fn disable_gro(&self) -> io::Result<()> {
+        if self.gro_segments() <= 1 {
+            return Ok(());
+        }
+        #[cfg(target_os = "linux")]
+        if !sys::set_gro(&self.io, false) {
+            let e = io::Error::last_os_error();
+            tracing::debug!(error = %e, "UDP GRO could not be turned off");
+            return Err(e);
+        }
+        self.gro_segments.store(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Sends what `poll_transmit` wrote to `buf[..transmit.size]`: one

@@ -105,6 +105,11 @@ pub(crate) fn configure(socket: &impl AsRawFd, ipv6: bool) -> Setup {
     setup
 }
 
+/// Turns GRO on or off; whether the kernel took the setting.
+pub(crate) fn set_gro(socket: &impl AsRawFd, on: bool) -> bool {
+    set_int_option(socket.as_raw_fd(), libc::SOL_UDP, libc::UDP_GRO, libc::c_int::from(on))
+}
+
 /// An aligned control-message buffer.
 #[repr(C)]
 struct Control([u64; CONTROL_WORDS]);

@@ -32,6 +32,15 @@ impl Site {
     }
 
     fn serve(&self, extra: &[&str]) -> Server {
+        self.spawn_server(extra, Stdio::inherit())
+    }
+
+    /// `serve`, with the server's stderr piped (in `Server::child`).
+    fn serve_piped(&self, extra: &[&str]) -> Server {
+        self.spawn_server(extra, Stdio::piped())
+    }
+
+    fn spawn_server(&self, extra: &[&str], stderr: Stdio) -> Server {
         let mut child = Command::new(QUIC)
             .args(["server", "--listen", "127.0.0.1:0", "--root"])
             .arg(self.path("www"))
@@ -41,7 +50,7 @@ impl Site {
             .arg(self.path("key.pem"))
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("quic server starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -170,10 +179,45 @@ fn path_traversal_is_refused() {
     let (code, reason) = failure(&output);
     assert_eq!(code, 6, "{reason}");
     assert!(reason.contains("forbidden"), "{reason}");
-    assert!(
-        std::fs::read(site.path("out").join("secret.txt")).unwrap_or_default().is_empty(),
-        "nothing of the secret arrived"
-    );
+    assert!(!site.path("out").join("secret.txt").exists(), "no file for a failed download");
+    assert_eq!(out_files(&site), Vec::<String>::new(), "no temporary file left either");
+}
+
+#[test]
+fn server_prints_a_line_when_a_connection_ends() {
+    let site = Site::new();
+    let mut server = site.serve_piped(&[]);
+    let stderr = BufReader::new(server.child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let next_line = || rx.recv_timeout(std::time::Duration::from_secs(5)).expect("a stderr line");
+    for _ in 0..2 {
+        check_success(&site.client(&server, &["/small.txt"], &[]));
+        let line = next_line();
+        assert!(line.starts_with("quic: 127.0.0.1:"), "the peer's address: {line}");
+        assert!(
+            line.ends_with(" closed: closed by the peer's application: code 0: done"),
+            "the reason: {line}"
+        );
+    }
+    // A client that rejects the certificate: the server learns why.
+    let output = Command::new(QUIC)
+        .args(["client", &format!("https://localhost:{}/small.txt", server.port())])
+        .arg("--output-dir")
+        .arg(site.path("out2"))
+        .output()
+        .unwrap();
+    assert_eq!(failure(&output).0, 5);
+    let line = next_line();
+    assert!(line.contains(" closed: closed by the peer: CRYPTO_ERROR"), "{line}");
+    assert!(rx.try_recv().is_err(), "one line per connection");
 }
 
 #[test]
@@ -183,6 +227,41 @@ fn missing_file_fails_with_a_clear_message() {
     let (code, reason) = failure(&site.client(&server, &["/nope.txt"], &[]));
     assert_eq!(code, 6, "{reason}");
     assert!(reason.contains("GET /nope.txt: not found"), "{reason}");
+    assert!(!site.path("out").join("nope.txt").exists(), "no file for a failed download");
+}
+
+/// The names of the files in the site's output directory.
+fn out_files(site: &Site) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(site.path("out"))
+        .map(|d| {
+            d.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned())).collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn failed_download_leaves_no_file_but_completed_ones_stay() {
+    let site = Site::new();
+    let server = site.serve(&[]);
+    // small.txt completes; nope.txt fails the run.
+    let output = site.client(&server, &["/small.txt", "/large.bin", "/nope.txt"], &[]);
+    let (code, reason) = failure(&output);
+    assert_eq!(code, 6, "{reason}");
+    let files = out_files(&site);
+    assert!(!files.iter().any(|f| f == "nope.txt" || f.ends_with(".part")), "{files:?}");
+    for name in &files {
+        assert_eq!(
+            sha256(&site.path("out").join(name)),
+            sha256(&site.path("www").join(name)),
+            "{name} is only there complete"
+        );
+    }
+    // A run that succeeds leaves exactly the files asked for.
+    check_success(&site.client(&server, &["/small.txt", "/large.bin"], &[]));
+    assert_eq!(out_files(&site), ["large.bin", "small.txt"]);
+    check_downloaded(&site, &["small.txt", "large.bin"]);
 }
 
 #[test]
@@ -242,4 +321,39 @@ fn demo_completes() {
     let output = Command::new(QUIC).args(["demo", "--size", "5"]).output().unwrap();
     let stdout = check_success(&output);
     assert!(stdout.contains("SHA-256 verified (5 MiB"), "{stdout}");
+}
+
+/// The figures of `quic perf`'s line for one mode (`on` or `off`): every
+/// number on it, which must all be positive.
+fn perf_figures(stdout: &str, mode: &str) -> Vec<f64> {
+    let prefix = format!("GSO/GRO {mode}:");
+    let lines: Vec<_> = stdout.lines().filter(|l| l.starts_with(&prefix)).collect();
+    assert_eq!(lines.len(), 1, "one {prefix} run: {stdout}");
+    let figures: Vec<f64> = lines[0]
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
+        .map(|w| w.trim_matches('.').parse().unwrap())
+        .collect();
+    // MB/s, bytes, seconds, 2 CPU figures, 4 datagrams-per-call figures.
+    assert_eq!(figures.len(), 9, "{}", lines[0]);
+    assert!(figures.iter().all(|&f| f > 0.0), "positive figures: {}", lines[0]);
+    assert_eq!(figures[1], f64::from(8u32 << 20), "the whole file: {}", lines[0]);
+    figures
+}
+
+#[test]
+fn perf_measures_with_and_without_gso() {
+    let output = Command::new(QUIC).args(["perf", "--size", "8"]).output().unwrap();
+    let stdout = check_success(&output);
+    assert!(stdout.contains("no SHA-256"), "{stdout}");
+    let on = perf_figures(&stdout, "on");
+    let off = perf_figures(&stdout, "off");
+    assert!(on[0] > 0.0 && off[0] > 0.0);
+    // Without GSO and GRO every send and receive carries one datagram.
+    assert!(off[5..].iter().all(|&f| f == 1.0), "{stdout}");
+
+    let output = Command::new(QUIC).args(["perf", "--size", "8", "--no-gso"]).output().unwrap();
+    let stdout = check_success(&output);
+    assert!(!stdout.contains("GSO/GRO on:"), "only the off run: {stdout}");
+    perf_figures(&stdout, "off");
 }

@@ -134,6 +134,24 @@ fn batch_without_gso_is_sent_datagram_by_datagram() {
 }
 
 #[test]
+fn gso_batch_to_a_socket_without_gro_arrives_one_datagram_per_receive() {
+    for ip in [V4, V6] {
+        let (a, b) = (bind(ip), bind(ip));
+        b.disable_gro().expect("UDP_GRO can be set to 0");
+        assert_eq!(b.gro_segments(), 1);
+        // Idempotent.
+        b.disable_gro().unwrap();
+        let data = batch(1000, 5);
+        let sent = a.send(&transmit(b.local_addr(), data.len(), Some(1000)), &data).unwrap();
+        assert_eq!(sent, data.len());
+        let (datagrams, metas) = receive(&b, 6);
+        check_batch(&datagrams, 1000, 5);
+        assert_eq!(metas.len(), 6, "one receive per datagram without GRO over {ip}");
+        assert!(metas.iter().all(|m| m.len == m.stride));
+    }
+}
+
+#[test]
 fn refused_gso_falls_back_and_stays_off() {
     let (a, b) = (bind(V4), bind(V4));
     a.fail_gso_sends();

@@ -6,7 +6,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use quic_proto::connection::{
 use quic_proto::endpoint::EndpointConfig;
 use quic_proto::{Dir, Instant, StreamId, TransportErrorCode, VarInt, Version};
 
+use crate::perf::Checksum;
 use crate::server::codes;
 use crate::tls::{self, Trust};
 use crate::{ClientArgs, Failure};
@@ -31,6 +32,8 @@ pub(crate) enum Sink {
     Dir(PathBuf),
     /// Nowhere: only their SHA-256 is kept (the demo).
     Hash,
+    /// Nowhere: only a cheap [`Checksum`] is kept, no SHA-256 (`quic perf`).
+    Checksum,
 }
 
 /// What a download needs.
@@ -44,6 +47,8 @@ pub(crate) struct Options {
     pub(crate) handshake_timeout: Duration,
     pub(crate) sink: Sink,
     pub(crate) endpoint: EndpointConfig,
+    /// Use GSO and GRO where the kernel has them; false turns both off.
+    pub(crate) offload: bool,
 }
 
 /// What a download measured.
@@ -56,8 +61,10 @@ pub(crate) struct Summary {
     pub(crate) rtt: Duration,
     pub(crate) lost: u64,
     pub(crate) key_updates: u64,
-    /// SHA-256 of each file, in request order.
+    /// SHA-256 of each file, in request order (none with [`Sink::Checksum`]).
     pub(crate) sha256: Vec<[u8; 32]>,
+    /// [`Checksum`] of each file, in request order (only with [`Sink::Checksum`]).
+    pub(crate) checksums: Vec<u64>,
     pub(crate) driver: DriverStats,
 }
 
@@ -131,6 +138,7 @@ pub(crate) fn run(args: &ClientArgs) -> Result<Summary, Failure> {
         handshake_timeout: Duration::from_secs(args.timeout),
         sink: Sink::Dir(args.output_dir.clone()),
         endpoint: args.common.endpoint_config()?,
+        offload: true,
     })
 }
 
@@ -172,11 +180,50 @@ fn file_name(path: &str) -> String {
     }
 }
 
+/// A file being downloaded: written under a temporary name in the output
+/// directory, renamed to its own name once complete; removed if the
+/// download does not complete, so no partial or empty file is left.
+struct PartFile {
+    out: BufWriter<File>,
+    temp: PathBuf,
+    target: PathBuf,
+    done: bool,
+}
+
+impl PartFile {
+    /// Creates the temporary file for `name` in `dir`; `index` tells apart
+    /// the requests of one run.
+    fn create(dir: &Path, name: &str, index: usize) -> Result<Self, Failure> {
+        let target = dir.join(name);
+        let temp = dir.join(format!(".{name}.{}-{index}.part", std::process::id()));
+        let file = File::create(&temp)
+            .map_err(|e| Failure::other(format!("cannot create {}: {e}", temp.display())))?;
+        Ok(Self { out: BufWriter::with_capacity(1 << 20, file), temp, target, done: false })
+    }
+
+    /// Flushes the file and gives it its name.
+    fn complete(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        std::fs::rename(&self.temp, &self.target)?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
 /// One requested file.
 struct Download {
     path: String,
-    out: Option<BufWriter<File>>,
-    hash: digest::Context,
+    out: Option<PartFile>,
+    hash: Option<digest::Context>,
+    checksum: Option<Checksum>,
     bytes: u64,
     done: bool,
 }
@@ -192,23 +239,26 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
     let mut driver = Driver::bind(bind, options.endpoint, None)
         .map_err(|e| Failure::other(format!("cannot bind a UDP socket: {e}")))?;
     let mut poll = mio::Poll::new().map_err(mio_err)?;
+    if !options.offload {
+        driver.socket().disable_gso();
+        driver
+            .socket()
+            .disable_gro()
+            .map_err(|e| Failure::other(format!("cannot turn UDP GRO off: {e}")))?;
+    }
     driver.register(poll.registry(), TOKEN).map_err(mio_err)?;
     let mut downloads = Vec::new();
-    for path in &options.paths {
+    for (index, path) in options.paths.iter().enumerate() {
         let out = match &options.sink {
-            Sink::Dir(dir) => {
-                let target = dir.join(file_name(path));
-                let file = File::create(&target).map_err(|e| {
-                    Failure::other(format!("cannot create {}: {e}", target.display()))
-                })?;
-                Some(BufWriter::with_capacity(1 << 20, file))
-            }
-            Sink::Hash => None,
+            Sink::Dir(dir) => Some(PartFile::create(dir, &file_name(path), index)?),
+            Sink::Hash | Sink::Checksum => None,
         };
+        let checksum = matches!(options.sink, Sink::Checksum);
         downloads.push(Download {
             path: path.clone(),
             out,
-            hash: digest::Context::new(&digest::SHA256),
+            hash: (!checksum).then(|| digest::Context::new(&digest::SHA256)),
+            checksum: checksum.then(Checksum::default),
             bytes: 0,
             done: false,
         });
@@ -274,18 +324,22 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
         conn.close(end, VarInt::from_u32(0), b"done");
     }
     driver.flush(driver.now());
-    let mut sha256 = Vec::new();
+    let files = state.downloads.len();
+    let (mut sha256, mut checksums) = (Vec::new(), Vec::new());
     let mut bytes = 0;
     for d in state.downloads {
         bytes += d.bytes;
-        let mut out = [0; 32];
-        out.copy_from_slice(d.hash.finish().as_ref());
-        sha256.push(out);
+        if let Some(hash) = d.hash {
+            let mut out = [0; 32];
+            out.copy_from_slice(hash.finish().as_ref());
+            sha256.push(out);
+        }
+        checksums.extend(d.checksum.map(Checksum::finish));
     }
     let handshake = state.handshake.unwrap_or_default();
     let requested = state.requested.unwrap_or(start);
     Ok(Summary {
-        files: sha256.len(),
+        files,
         bytes,
         total: end.saturating_duration_since(start),
         transfer: end.saturating_duration_since(requested),
@@ -294,6 +348,7 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
         lost: stats.packets_lost,
         key_updates: stats.key_updates,
         sha256,
+        checksums,
         driver: driver.stats(),
     })
 }
@@ -358,19 +413,27 @@ impl State {
             match conn.read_chunk(id, usize::MAX) {
                 Ok(Some(chunk)) => {
                     d.bytes += chunk.len() as u64;
-                    d.hash.update(&chunk);
-                    if let Some(out) = &mut d.out
-                        && let Err(e) = out.write_all(&chunk)
+                    if let Some(hash) = &mut d.hash {
+                        hash.update(&chunk);
+                    }
+                    if let Some(checksum) = &mut d.checksum {
+                        checksum.update(&chunk);
+                    }
+                    if let Some(part) = &mut d.out
+                        && let Err(e) = part.out.write_all(&chunk)
                     {
                         self.failure = Some(Failure::other(format!("cannot write: {e}")));
                         return;
                     }
                 }
                 Ok(None) => {
-                    if let Some(out) = &mut d.out
-                        && let Err(e) = out.flush()
+                    if let Some(part) = &mut d.out
+                        && let Err(e) = part.complete()
                     {
-                        self.failure = Some(Failure::other(format!("cannot write: {e}")));
+                        self.failure = Some(Failure::other(format!(
+                            "cannot write {}: {e}",
+                            part.target.display()
+                        )));
                         return;
                     }
                     d.done = true;

@@ -67,6 +67,7 @@ fn run_in(args: &DemoArgs, size: u64, dir: &std::path::Path) -> Result<(), Failu
         handshake_timeout: Duration::from_secs(10),
         sink: Sink::Hash,
         endpoint: EndpointConfig::default(),
+        offload: true,
     });
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let server_stats = server.join().map_err(|_| Failure::other("the server thread panicked"))?;

@@ -21,6 +21,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod client;
 mod demo;
+mod perf;
 mod server;
 mod tls;
 
@@ -65,6 +66,8 @@ enum Command {
     Client(ClientArgs),
     /// Serve and download a generated file on loopback, verify it, print figures.
     Demo(DemoArgs),
+    /// Measure loopback transfers with GSO/GRO on and off: MB/s, CPU per GiB.
+    Perf(PerfArgs),
 }
 
 #[derive(Args, Debug)]
@@ -136,6 +139,16 @@ struct DemoArgs {
 }
 
 #[derive(Args, Debug)]
+struct PerfArgs {
+    /// Size of the generated file in MiB.
+    #[arg(long, default_value_t = 1024)]
+    size: u64,
+    /// Only measure with GSO and GRO off (by default: on, then off).
+    #[arg(long)]
+    no_gso: bool,
+}
+
+#[derive(Args, Debug)]
 struct CommonArgs {
     /// Append TLS secrets to this file in the NSS key log format
     /// (SSLKEYLOGFILE is honoured too).
@@ -176,6 +189,7 @@ fn main() -> ExitCode {
         Command::Server(args) => server::run(&args),
         Command::Client(args) => client::run(&args).map(|summary| println!("{summary}")),
         Command::Demo(args) => demo::run(&args),
+        Command::Perf(args) => perf::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

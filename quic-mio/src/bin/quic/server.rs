@@ -55,7 +55,8 @@ pub(crate) fn run(args: &ServerArgs) -> Result<(), Failure> {
     };
     let tls = tls::server(identity, &args.alpn, args.common.keylog_path())?;
     let endpoint = args.common.endpoint_config()?;
-    let server = Server::bind(args.listen, &args.root, tls, endpoint, args.retry)?;
+    let mut server = Server::bind(args.listen, &args.root, tls, endpoint, args.retry)?;
+    server.log_connections();
     println!("listening on {}", server.local_addr());
     let _ = io::stdout().flush();
     server.serve(&AtomicBool::new(false)).map(drop)
@@ -88,11 +89,25 @@ impl Server {
         }
         let poll = mio::Poll::new().map_err(|e| Failure::other(format!("mio: {e}")))?;
         driver.register(poll.registry(), TOKEN).map_err(|e| Failure::other(format!("mio: {e}")))?;
-        Ok(Self { driver, poll, files: Files { root, streams: HashMap::new() } })
+        let files = Files { root, streams: HashMap::new(), log: false, open: HashMap::new() };
+        Ok(Self { driver, poll, files })
     }
 
     pub(crate) fn local_addr(&self) -> SocketAddr {
         self.driver.local_addr()
+    }
+
+    /// Prints one line to stderr per connection when it ends: the peer's
+    /// address and why.
+    pub(crate) fn log_connections(&mut self) {
+        self.files.log = true;
+    }
+
+    /// Turns GSO and GRO off on the server's socket (`quic perf`).
+    pub(crate) fn disable_offload(&self) -> Result<(), Failure> {
+        let socket = self.driver.socket();
+        socket.disable_gso();
+        socket.disable_gro().map_err(|e| Failure::other(format!("cannot turn UDP GRO off: {e}")))
     }
 
     /// Serves until `stop` is set (checked every 50 ms).
@@ -135,11 +150,38 @@ enum Stream {
 struct Files {
     root: PathBuf,
     streams: HashMap<(ConnectionHandle, StreamId), Stream>,
+    /// Print a line per connection when it ends.
+    log: bool,
+    /// Connections accepted whose end has not been printed, and their peers.
+    open: HashMap<ConnectionHandle, SocketAddr>,
 }
 
 impl Files {
     fn on_event(&mut self, endpoint: &mut Endpoint, event: DriverEvent) {
-        let DriverEvent::Connection(h, event) = event else { return };
+        let (h, event) = match event {
+            DriverEvent::Accepted(h) => {
+                if let Some(conn) = endpoint.connection(h) {
+                    self.open.insert(h, conn.remote_address());
+                }
+                return;
+            }
+            DriverEvent::Connection(h, event) => (h, event),
+            _ => return,
+        };
+        if let Event::Drained = event {
+            // The endpoint may have forgotten the connection already, and
+            // will reuse its handle. Every end comes with `ConnectionLost`;
+            // should one not, it is still reported.
+            self.streams.retain(|(c, _), _| *c != h);
+            if let Some(peer) = self.open.remove(&h) {
+                let conn = endpoint.connection(h);
+                let reason = conn
+                    .and_then(|c| c.error())
+                    .map_or_else(|| "drained".to_owned(), |e| e.to_string());
+                self.report(peer, &reason);
+            }
+            return;
+        }
         let Some(conn) = endpoint.connection(h) else { return };
         while let Some(id) = conn.accept_stream(Dir::Bi) {
             self.streams.insert((h, id), Stream::Request(Vec::new()));
@@ -157,8 +199,19 @@ impl Files {
                 self.streams.remove(&(h, id));
                 let _ = conn.reset(id, VarInt::from_u32(0));
             }
-            Event::ConnectionLost(_) | Event::Drained => self.streams.retain(|(c, _), _| *c != h),
+            Event::ConnectionLost(e) => {
+                self.streams.retain(|(c, _), _| *c != h);
+                self.open.remove(&h);
+                self.report(conn.remote_address(), &e.to_string());
+            }
             _ => {}
+        }
+    }
+
+    /// Prints `quic: PEER closed: REASON`.
+    fn report(&self, peer: SocketAddr, reason: &str) {
+        if self.log {
+            eprintln!("quic: {peer} closed: {reason}");
         }
     }
 
