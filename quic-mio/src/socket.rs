@@ -71,6 +71,10 @@ pub struct UdpSocket {
     /// Tests: make the next GSO sends fail as a kernel without GSO would.
     #[cfg(test)]
     fail_gso: AtomicBool,
+    /// Tests: refuse sends carrying ECN or a source address, as a kernel
+    /// without IP_TOS cmsgs on IPv6 sockets or pktinfo sends does.
+    #[cfg(test)]
+    fail_extras: AtomicBool,
 }
 
 /// The bytes a GSO batch may carry: an IP datagram is at most 65,535 bytes,
@@ -132,6 +136,8 @@ impl UdpSocket {
             pktinfo,
             #[cfg(test)]
             fail_gso: AtomicBool::new(false),
+            #[cfg(test)]
+            fail_extras: AtomicBool::new(false),
         })
     }
 
@@ -232,7 +238,16 @@ impl UdpSocket {
             segment_size: segment.map(|s| s.min(usize::from(u16::MAX)) as u16),
             src_ip: t.src_ip.filter(|_| self.src_ip_send.load(Ordering::Relaxed)),
         };
-        match sys::send(&self.io, self.ipv6, &params, buf) {
+        #[cfg(test)]
+        let refuse_extras = self.fail_extras.load(Ordering::Relaxed);
+        #[cfg(not(test))]
+        let refuse_extras = false;
+        let result = if refuse_extras && (params.ecn.is_some() || params.src_ip.is_some()) {
+            Err(io::Error::from_raw_os_error(libc::EINVAL))
+        } else {
+            sys::send(&self.io, self.ipv6, &params, buf)
+        };
+        match result {
             // Kernels without IP_TOS on IPv6 sockets, or without pktinfo
             // sends, say EINVAL: drop those extras for good and try again.
             Err(e)
@@ -280,6 +295,13 @@ impl UdpSocket {
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
         let (len, remote) = self.io.recv_from(buf)?;
         Ok(RecvMeta { remote, len, stride: len, ecn: None, local_ip: None })
+    }
+
+    /// Tests: simulate a kernel that refuses ECN and source-address control
+    /// messages on sends with `EINVAL`.
+    #[cfg(test)]
+    pub(crate) fn fail_extras_sends(&self) {
+        self.fail_extras.store(true, Ordering::Relaxed);
     }
 
     /// Tests: simulate a kernel that refuses GSO sends with `EIO`.

@@ -357,3 +357,18 @@ fn perf_measures_with_and_without_gso() {
     assert!(!stdout.contains("GSO/GRO on:"), "only the off run: {stdout}");
     perf_figures(&stdout, "off");
 }
+
+/// HTTP/3 does not exist yet: asking for it is a clear usage error, never
+/// hq-interop spoken under the h3 name.
+#[test]
+fn asking_for_h3_is_a_clear_error() {
+    for args in [
+        &["client", "https://127.0.0.1:9/x", "--alpn", "h3", "--insecure"][..],
+        &["server", "--listen", "127.0.0.1:0", "--root", ".", "--alpn", "h3"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_quic")).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("HTTP/3 (h3) is not implemented yet"), "{args:?}: {stderr}");
+    }
+}

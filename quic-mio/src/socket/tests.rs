@@ -235,3 +235,25 @@ fn linux_features_are_detected() {
     // Both date from before Linux 3.0; GSO (4.18) and GRO (5.0) may be absent.
     assert!(s.ecn_supported() && s.pktinfo_supported());
 }
+
+/// A kernel that refuses the ECN or source-address control messages: the
+/// datagram still goes out (without them), and they stay off afterwards.
+#[test]
+fn refused_ecn_and_source_address_fall_back_and_stay_off() {
+    for ip in [V4, V6] {
+        let (a, b) = (bind(ip), bind(ip));
+        a.fail_extras_sends();
+        let t = Transmit {
+            ecn: Some(EcnCodepoint::Ect0),
+            src_ip: Some(ip),
+            ..transmit(b.local_addr(), 5, None)
+        };
+        a.send(&t, b"hello").unwrap();
+        let (datagrams, metas) = receive(&b, 1);
+        assert_eq!(datagrams, vec![b"hello".to_vec()], "over {ip}");
+        assert_eq!(metas[0].ecn, None, "sent without the refused ECN mark over {ip}");
+        // Later sends no longer try (and no longer fail).
+        a.send(&t, b"again").unwrap();
+        assert_eq!(receive(&b, 1).0, vec![b"again".to_vec()]);
+    }
+}

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -284,7 +284,11 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
         finished_at: None,
     };
     let mut events = mio::Events::with_capacity(64);
+    // A progress line for people watching a terminal; never in pipes or tests.
+    let mut progress =
+        Progress::new(matches!(options.sink, Sink::Dir(_)) && io::stderr().is_terminal(), start);
     while state.remaining > 0 && state.failure.is_none() {
+        progress.show(driver.now(), &state);
         let now = driver.now();
         if state.handshake.is_none()
             && now.saturating_duration_since(start) > options.handshake_timeout
@@ -315,6 +319,7 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
             }
         });
     }
+    progress.clear();
     if let Some(failure) = state.failure {
         return Err(failure);
     }
@@ -351,6 +356,45 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
         checksums,
         driver: driver.stats(),
     })
+}
+
+/// The terminal progress line: files done, bytes, rate.
+struct Progress {
+    enabled: bool,
+    start: Instant,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    fn new(enabled: bool, start: Instant) -> Self {
+        Self { enabled, start, last: None }
+    }
+
+    fn show(&mut self, now: Instant, state: &State) {
+        let due = self
+            .last
+            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_millis(200));
+        if !self.enabled || !due {
+            return;
+        }
+        self.last = Some(now);
+        let bytes: u64 = state.downloads.iter().map(|d| d.bytes).sum();
+        let done = state.downloads.len() - state.remaining;
+        let secs = now.saturating_duration_since(self.start).as_secs_f64().max(1e-3);
+        eprint!(
+            "\r{done}/{} files, {:.1} MB, {:.1} MB/s ",
+            state.downloads.len(),
+            bytes as f64 / 1e6,
+            bytes as f64 / secs / 1e6
+        );
+    }
+
+    fn clear(&self) {
+        if self.enabled && self.last.is_some() {
+            // Erase the line so the summary starts clean.
+            eprint!("\r\x1b[2K");
+        }
+    }
 }
 
 struct State {

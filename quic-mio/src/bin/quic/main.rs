@@ -183,11 +183,39 @@ impl CommonArgs {
     }
 }
 
+/// This tool speaks hq-interop only: refuse anything else up front rather
+/// than speak hq-interop under another protocol's name.
+fn check_alpn(alpn: &[String]) -> Result<(), Failure> {
+    for protocol in alpn {
+        match protocol.as_str() {
+            HQ_INTEROP => {}
+            "h3" => {
+                return Err(Failure::new(
+                    USAGE,
+                    "HTTP/3 (h3) is not implemented yet (h3-proto is still to come); use hq-interop",
+                ));
+            }
+            other => {
+                return Err(Failure::new(
+                    USAGE,
+                    format!("unsupported ALPN {other:?}: this tool speaks hq-interop"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Exit code for a command line that asks for something unsupported.
+const USAGE: u8 = 2;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Server(args) => server::run(&args),
-        Command::Client(args) => client::run(&args).map(|summary| println!("{summary}")),
+        Command::Server(args) => check_alpn(&args.alpn).and_then(|()| server::run(&args)),
+        Command::Client(args) => check_alpn(&args.alpn)
+            .and_then(|()| client::run(&args))
+            .map(|summary| println!("{summary}")),
         Command::Demo(args) => demo::run(&args),
         Command::Perf(args) => perf::run(&args),
     };
