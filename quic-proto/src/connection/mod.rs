@@ -255,6 +255,8 @@ pub struct Connection {
     ping_pending: bool,
     /// The latest time an input brought (for calls that take no time).
     latest_now: Instant,
+    /// Whether the latest 1-RTT key update was this endpoint's (qlog).
+    last_key_update_local: bool,
     /// Server: a NEW_TOKEN token to send once the handshake is confirmed.
     new_token_pending: Option<Bytes>,
     /// Connection IDs issued in both directions (RFC 9000 §5.1).
@@ -507,6 +509,7 @@ impl Connection {
             ack_eliciting_since_receive: false,
             ping_pending: false,
             latest_now: now,
+            last_key_update_local: false,
             new_token_pending: None,
             undecryptable: VecDeque::new(),
             datagrams_in: VecDeque::new(),

@@ -140,6 +140,26 @@ impl Connection {
 
     /// A space's keys were discarded (both directions).
     #[inline]
+    /// The peer's 1-RTT key of the previous key phase was dropped, about
+    /// three PTOs after the update that retired it (RFC 9001 §6.5).
+    pub(super) fn qlog_previous_1rtt_key_discarded(&mut self, now: Instant) {
+        if self.qlog.is_none() {
+            return;
+        }
+        let phase = self.stats.key_updates.saturating_sub(1);
+        let side = !self.side;
+        let trigger = if self.last_key_update_local {
+            KeyTrigger::LocalUpdate
+        } else {
+            KeyTrigger::RemoteUpdate
+        };
+        self.qlog_event(now, || Event::KeyDiscarded {
+            key_type: KeyType { side, level: EncryptionLevel::OneRtt },
+            key_phase: Some(phase),
+            trigger,
+        });
+    }
+
     pub(super) fn qlog_keys_discarded(&mut self, now: Instant, space: SpaceId) {
         if self.qlog.is_none() {
             return;
@@ -161,6 +181,7 @@ impl Connection {
     /// A 1-RTT key update to `phase` (counting updates), by either side.
     #[inline]
     pub(super) fn qlog_key_update(&mut self, now: Instant, phase: u64, local: bool) {
+        self.last_key_update_local = local;
         if self.qlog.is_none() {
             return;
         }

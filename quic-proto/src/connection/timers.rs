@@ -71,7 +71,11 @@ impl Connection {
             return;
         }
         if let Some(keys) = self.one_rtt.as_mut() {
+            let had_previous = keys.timer().is_some();
             keys.on_timeout(now);
+            if had_previous && keys.timer().is_none() {
+                self.qlog_previous_1rtt_key_discarded(now);
+            }
         }
         if self.keep_alive_deadline().is_some_and(|d| now >= d) {
             self.ping_pending = true;

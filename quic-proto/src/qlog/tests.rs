@@ -701,3 +701,32 @@ fn stream_sides_log_open_and_closed() {
     let expect = |new: &str| (new.to_owned(), "sending".to_owned(), "local".to_owned());
     assert_eq!(states, vec![expect("open"), expect("closed")], "the client's uni stream");
 }
+
+#[test]
+fn old_1rtt_keys_are_logged_as_discarded_after_a_key_update() {
+    let sink = VecSink::new();
+    let s2 = sink.clone();
+    let mut pair = Pair::builder(4246)
+        .client_endpoint(move |config| {
+            let sink = s2.clone();
+            config.qlog(Arc::new(move |_, _| Some(Box::new(sink.clone()) as Box<dyn QlogSink>)));
+        })
+        .build();
+    pair.handshake();
+    let data = payload(20_000, 3);
+    pair.transfer(Side::Client, Dir::Uni, &data);
+    let now = pair.now();
+    assert!(pair.client().force_key_update(now));
+    pair.transfer(Side::Client, Dir::Uni, &data);
+    // The previous key goes about three PTOs after the update.
+    pair.drive_for(core::time::Duration::from_secs(3));
+    let discarded: Vec<Json> = records(&sink.contents())
+        .into_iter()
+        .filter(|r| r.get("name").and_then(Json::str) == Some("quic:key_discarded"))
+        .filter(|r| has(has(r, "data"), "key_type").str() == Some("server_1rtt_secret"))
+        .collect();
+    assert_eq!(discarded.len(), 1, "the server's phase-0 key, once");
+    let d = has(&discarded[0], "data");
+    assert_eq!(d.get("key_phase").and_then(Json::num), Some(0.0));
+    assert_eq!(has(d, "trigger").str(), Some("local_update"));
+}
