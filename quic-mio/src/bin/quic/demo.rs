@@ -26,22 +26,31 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
     result
 }
 
+/// Writes `size` bytes (whole MiB) of a ChaCha20 stream (incompressible,
+/// cheap to make) to `path`, handing each 1 MiB chunk to `fold` as it goes.
+pub(crate) fn write_generated(
+    path: &std::path::Path,
+    size: u64,
+    mut fold: impl FnMut(&[u8]),
+) -> std::io::Result<()> {
+    let mut out = BufWriter::new(std::fs::File::create(path)?);
+    let mut rng = SeededRandom::from_u64(1);
+    let mut chunk = vec![0u8; 1 << 20];
+    for _ in 0..size >> 20 {
+        rng.fill(&mut chunk);
+        fold(&chunk);
+        out.write_all(&chunk)?;
+    }
+    out.flush()
+}
+
 fn run_in(args: &DemoArgs, size: u64, dir: &std::path::Path) -> Result<(), Failure> {
     let io = |e: std::io::Error| Failure::other(format!("demo files in {}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(io)?;
     // The file: a ChaCha20 stream (incompressible, cheap to make), hashed
     // as it is written.
     let mut expected = digest::Context::new(&digest::SHA256);
-    let mut out = BufWriter::new(std::fs::File::create(dir.join("demo.bin")).map_err(io)?);
-    let mut rng = SeededRandom::from_u64(1);
-    let mut chunk = vec![0u8; 1 << 20];
-    for _ in 0..size >> 20 {
-        rng.fill(&mut chunk);
-        expected.update(&chunk);
-        out.write_all(&chunk).map_err(io)?;
-    }
-    out.flush().map_err(io)?;
-    drop(out);
+    write_generated(&dir.join("demo.bin"), size, |chunk| expected.update(chunk)).map_err(io)?;
     let expected = expected.finish();
 
     let keylog = std::env::var_os("SSLKEYLOGFILE").map(std::path::PathBuf::from);

@@ -5,15 +5,14 @@
 //! The measured path hashes nothing: the client checks the byte count and a
 //! cheap running [`Checksum`] (not SHA-256) of what it received.
 
-use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use quic_mio::driver::DriverStats;
+use quic_proto::Version;
 use quic_proto::endpoint::EndpointConfig;
-use quic_proto::{RandomSource, SeededRandom, Version};
 
 use crate::client::{self, Options, Sink, Summary};
 use crate::server::Server;
@@ -105,16 +104,8 @@ fn run_in(args: &PerfArgs, size: u64, dir: &Path) -> Result<(), Failure> {
     std::fs::create_dir_all(dir).map_err(io)?;
     // The demo's file (a ChaCha20 stream), checksummed as it is written.
     let mut expected = Checksum::default();
-    let mut out = BufWriter::new(std::fs::File::create(dir.join("perf.bin")).map_err(io)?);
-    let mut rng = SeededRandom::from_u64(1);
-    let mut chunk = vec![0u8; 1 << 20];
-    for _ in 0..size >> 20 {
-        rng.fill(&mut chunk);
-        expected.update(&chunk);
-        out.write_all(&chunk).map_err(io)?;
-    }
-    out.flush().map_err(io)?;
-    drop(out);
+    crate::demo::write_generated(&dir.join("perf.bin"), size, |chunk| expected.update(chunk))
+        .map_err(io)?;
     let expected = expected.finish();
 
     println!(
