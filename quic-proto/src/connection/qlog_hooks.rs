@@ -10,7 +10,7 @@ use crate::qlog::events::{
     PacketType, QlogFrame, RecoveryMetrics,
 };
 use crate::qlog::{ConnectionQlog, QlogSink};
-use crate::recovery::SentPacket;
+use crate::recovery::{LossTimerKind, SentPacket};
 use crate::space::{EncryptionLevel, SpaceId};
 use crate::stream_id::Side;
 use crate::time::Instant;
@@ -108,14 +108,19 @@ impl Connection {
             bytes_in_flight: Some(self.loss.bytes_in_flight()),
             ssthresh: self.cc.ssthresh(),
         };
-        q.sync_recovery(now, metrics, self.cc.state(), self.loss.timer());
+        q.sync_recovery(now, metrics, self.cc.state(), self.loss.timer_detail());
     }
 
     /// The loss detection timer fired.
     #[inline]
-    pub(super) fn qlog_loss_timer_expired(&mut self, now: Instant, pto: bool, space: SpaceId) {
+    pub(super) fn qlog_loss_timer_expired(
+        &mut self,
+        now: Instant,
+        kind: LossTimerKind,
+        space: SpaceId,
+    ) {
         if let Some(q) = &mut self.qlog {
-            q.loss_timer_expired(now, if pto { "pto" } else { "loss_timeout" }, space);
+            q.loss_timer_expired(now, kind, space);
         }
     }
 
@@ -308,6 +313,12 @@ impl Connection {
         });
     }
 
+    /// A packet was kept until its keys arrive.
+    #[inline]
+    pub(super) fn qlog_buffered(&mut self, now: Instant, packet_type: PacketType, size: usize) {
+        self.qlog_event(now, || Event::PacketBuffered { packet_type, length: size as u64 });
+    }
+
     /// Packets of `space` were newly acknowledged.
     #[inline]
     pub(super) fn qlog_acked(
@@ -338,7 +349,8 @@ impl Connection {
         }
         for p in lost {
             let header = PacketHeader::new(PacketType::from_space(space), Some(p.packet_number));
-            self.qlog_event(now, || Event::PacketLost { header });
+            let trigger = self.loss.loss_trigger(space, p.packet_number);
+            self.qlog_event(now, || Event::PacketLost { header, trigger });
         }
     }
 }

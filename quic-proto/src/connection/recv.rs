@@ -156,6 +156,7 @@ impl Connection {
         };
         if !keys_ready {
             if self.undecryptable.len() < self.config.limits.max_undecryptable_packets {
+                self.qlog_buffered(now, PacketType::from_level(level), packet.len());
                 self.undecryptable.push_back((meta, packet));
             } else {
                 self.qlog_dropped(now, qlog_type, packet.len(), DropTrigger::KeyUnavailable);

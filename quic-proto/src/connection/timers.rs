@@ -3,7 +3,7 @@
 
 use super::{CloseFrame, Connection, ConnectionError, Event, State};
 use crate::qlog::events::{ConnectionState, Initiator};
-use crate::recovery::LossTimeout;
+use crate::recovery::{LossTimeout, LossTimerKind};
 use crate::space::SpaceId;
 use crate::time::Instant;
 
@@ -82,17 +82,17 @@ impl Connection {
         }
         match self.loss.on_loss_detection_timeout(now, &mut *self.cc) {
             Some(LossTimeout::Lost { space, lost, .. }) => {
-                self.qlog_loss_timer_expired(now, false, space);
+                self.qlog_loss_timer_expired(now, LossTimerKind::TimeThreshold, space);
                 self.qlog_lost(now, space, &lost);
                 self.on_packets_lost(space, lost)
             }
             Some(LossTimeout::Probe { space, count }) => {
-                self.qlog_loss_timer_expired(now, true, space);
+                self.qlog_loss_timer_expired(now, LossTimerKind::Probe, space);
                 self.spaces[space as usize].probes = count;
                 self.requeue_for_probe(space, count);
             }
             Some(LossTimeout::AntiDeadlock { space }) => {
-                self.qlog_loss_timer_expired(now, true, space);
+                self.qlog_loss_timer_expired(now, LossTimerKind::Probe, space);
                 self.spaces[space as usize].probes = 1;
                 self.requeue_for_probe(space, 1);
             }

@@ -13,6 +13,7 @@ use crate::connection::ConnectionError;
 use crate::error::TransportErrorCode;
 use crate::frame::{Frame, Frames};
 use crate::packet::{Header, LongType};
+use crate::recovery::LossTrigger;
 use crate::space::{EncryptionLevel, SpaceId};
 use crate::stream_id::{Dir, Side};
 use crate::transport_params::TransportParameters;
@@ -886,6 +887,14 @@ pub enum Event<'a> {
         /// `trigger`.
         trigger: DropTrigger,
     },
+    /// `quic:packet_buffered`: a packet kept until its keys arrive
+    /// (trigger `keys_unavailable`).
+    PacketBuffered {
+        /// `header.packet_type`.
+        packet_type: PacketType,
+        /// `raw.length`.
+        length: u64,
+    },
     /// `quic:packets_acked`.
     PacketsAcked {
         /// `packet_number_space`.
@@ -897,6 +906,8 @@ pub enum Event<'a> {
     PacketLost {
         /// `header` (packet_type, packet_number).
         header: PacketHeader,
+        /// `trigger`.
+        trigger: LossTrigger,
     },
     /// `quic:recovery_metrics_updated`.
     RecoveryMetricsUpdated(RecoveryMetrics),
@@ -949,7 +960,7 @@ pub enum Event<'a> {
     },
     /// `quic:timer_updated` for the loss detection timer.
     TimerUpdated {
-        /// `timer_type` (`"pto"` or `"loss_timeout"`), if known.
+        /// `timer_type`: `"ack"` (time-threshold loss timeout) or `"pto"`.
         timer_type: Option<&'static str>,
         /// `packet_number_space`, if known.
         space: Option<SpaceId>,
@@ -979,6 +990,7 @@ impl Event<'_> {
             Self::PacketSent(_) => "quic:packet_sent",
             Self::PacketReceived(_) => "quic:packet_received",
             Self::PacketDropped { .. } => "quic:packet_dropped",
+            Self::PacketBuffered { .. } => "quic:packet_buffered",
             Self::PacketsAcked { .. } => "quic:packets_acked",
             Self::PacketLost { .. } => "quic:packet_lost",
             Self::RecoveryMetricsUpdated(_) => "quic:recovery_metrics_updated",
@@ -1050,6 +1062,11 @@ impl Event<'_> {
                 write_raw_length(w, *length);
                 w.str("trigger", trigger.as_str());
             }
+            Self::PacketBuffered { packet_type, length } => {
+                PacketHeader::new(*packet_type, None).write(w);
+                write_raw_length(w, *length);
+                w.str("trigger", "keys_unavailable");
+            }
             Self::PacketsAcked { space, packet_numbers } => {
                 w.str("packet_number_space", space_name(*space));
                 w.array("packet_numbers");
@@ -1058,7 +1075,19 @@ impl Event<'_> {
                 }
                 w.end_array();
             }
-            Self::PacketLost { header } => header.write(w),
+            Self::PacketLost { header, trigger } => {
+                header.write(w);
+                //= https://datatracker.ietf.org/doc/html/draft-ietf-quic-qlog-quic-events-13#name-packet_lost
+                //# It is RECOMMENDED to populate the optional `trigger` field in order to help
+                //# disambiguate among the various possible causes of a loss declaration.
+                w.str(
+                    "trigger",
+                    match trigger {
+                        LossTrigger::ReorderingThreshold => "reordering_threshold",
+                        LossTrigger::TimeThreshold => "time_threshold",
+                    },
+                );
+            }
             Self::RecoveryMetricsUpdated(m) => m.write(w),
             Self::CongestionStateUpdated { old, new } => {
                 if let Some(old) = old {

@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::cid::ConnectionId;
 use crate::congestion::CongestionState;
+use crate::recovery::{LossTimer, LossTimerKind};
 use crate::space::SpaceId;
 use crate::stream_id::Side;
 use crate::time::Instant;
@@ -144,7 +145,7 @@ pub(crate) struct ConnectionQlog {
     buf: Vec<u8>,
     metrics: RecoveryMetrics,
     congestion: Option<CongestionState>,
-    loss_timer: Option<Instant>,
+    loss_timer: Option<LossTimer>,
 }
 
 impl ConnectionQlog {
@@ -224,7 +225,7 @@ impl ConnectionQlog {
         now: Instant,
         metrics: RecoveryMetrics,
         congestion: CongestionState,
-        loss_timer: Option<Instant>,
+        loss_timer: Option<LossTimer>,
     ) {
         if let Some(changed) = metrics.changed_since(&self.metrics) {
             self.metrics = metrics;
@@ -239,39 +240,59 @@ impl ConnectionQlog {
         if self.loss_timer != loss_timer {
             let previous = self.loss_timer;
             self.loss_timer = loss_timer;
-            let (event_type, delta) = match loss_timer {
-                Some(t) => {
-                    let ms =
-                        t.saturating_duration_since(now.max(self.last)).as_nanos() as f64 / 1e6;
-                    (TimerEventType::Set, Some(ms))
-                }
-                None if previous.is_some() => (TimerEventType::Cancelled, None),
-                None => return,
-            };
-            self.emit(
-                now,
-                &Event::TimerUpdated { timer_type: None, space: None, event_type, delta },
-            );
+            // A timer that changes mode (time threshold to probe timeout,
+            // or to another space) is logged as the old one cancelled and
+            // the new one set.
+            if let Some(old) = previous
+                && loss_timer.is_none_or(|t| (t.kind, t.space) != (old.kind, old.space))
+            {
+                self.emit(
+                    now,
+                    &Event::TimerUpdated {
+                        timer_type: Some(timer_type(old.kind)),
+                        space: Some(old.space),
+                        event_type: TimerEventType::Cancelled,
+                        delta: None,
+                    },
+                );
+            }
+            if let Some(t) = loss_timer {
+                let delta = t.deadline.saturating_duration_since(now.max(self.last));
+                self.emit(
+                    now,
+                    &Event::TimerUpdated {
+                        timer_type: Some(timer_type(t.kind)),
+                        space: Some(t.space),
+                        event_type: TimerEventType::Set,
+                        delta: Some(delta.as_nanos() as f64 / 1e6),
+                    },
+                );
+            }
         }
     }
 
-    /// The loss detection timer fired (`pto` or `loss_timeout` in `space`).
-    pub(crate) fn loss_timer_expired(
-        &mut self,
-        now: Instant,
-        timer_type: &'static str,
-        space: SpaceId,
-    ) {
+    /// The loss detection timer fired in `space`, armed for `kind`.
+    pub(crate) fn loss_timer_expired(&mut self, now: Instant, kind: LossTimerKind, space: SpaceId) {
         self.loss_timer = None;
         self.emit(
             now,
             &Event::TimerUpdated {
-                timer_type: Some(timer_type),
+                timer_type: Some(timer_type(kind)),
                 space: Some(space),
                 event_type: TimerEventType::Expired,
                 delta: None,
             },
         );
+    }
+}
+
+/// The draft's `$TimerType` for a mode of the loss detection timer: `ack`
+/// for the time-threshold loss timeout (RFC 9002 §6.1.2), `pto` for the
+/// probe timeout (§6.2).
+fn timer_type(kind: LossTimerKind) -> &'static str {
+    match kind {
+        LossTimerKind::TimeThreshold => "ack",
+        LossTimerKind::Probe => "pto",
     }
 }
 

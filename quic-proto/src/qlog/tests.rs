@@ -11,7 +11,7 @@ use super::events::{Event, RecoveryMetrics};
 use super::json::{JsonWriter, write_str};
 use super::*;
 use crate::stream_id::Dir;
-use crate::testing::pair::{Pair, payload};
+use crate::testing::pair::{Direction, Pair, PairBuilder, Verdict, payload};
 
 /// A parsed JSON value (a test-only parser: enough to check qlog).
 #[derive(Clone, Debug, PartialEq)]
@@ -289,7 +289,12 @@ fn recovery_metrics_report_only_changes() {
     q.sync_recovery(t, m, CongestionState::SlowStart, None);
     q.sync_recovery(t, m, CongestionState::SlowStart, None);
     let m2 = RecoveryMetrics { bytes_in_flight: Some(1200), ..m };
-    q.sync_recovery(t, m2, CongestionState::SlowStart, Some(Instant::from_millis(5)));
+    let pto = LossTimer {
+        deadline: Instant::from_millis(5),
+        kind: LossTimerKind::Probe,
+        space: SpaceId::Handshake,
+    };
+    q.sync_recovery(t, m2, CongestionState::SlowStart, Some(pto));
     q.sync_recovery(t, m2, CongestionState::SlowStart, None);
     let recs = records(&sink.contents());
     let names: Vec<_> = recs[1..].iter().map(|r| r.get("name").unwrap().str().unwrap()).collect();
@@ -307,10 +312,12 @@ fn recovery_metrics_report_only_changes() {
     let set = recs[4].get("data").unwrap();
     assert_eq!(set.get("event_type").and_then(Json::str), Some("set"));
     assert_eq!(set.get("delta").and_then(Json::num), Some(4.0));
-    assert_eq!(
-        recs[5].get("data").unwrap().get("event_type").and_then(Json::str),
-        Some("cancelled")
-    );
+    assert_eq!(set.get("timer_type").and_then(Json::str), Some("pto"));
+    assert_eq!(set.get("packet_number_space").and_then(Json::str), Some("handshake"));
+    let cancelled = recs[5].get("data").unwrap();
+    assert_eq!(cancelled.get("event_type").and_then(Json::str), Some("cancelled"));
+    assert_eq!(cancelled.get("timer_type").and_then(Json::str), Some("pto"));
+    assert_eq!(cancelled.get("packet_number_space").and_then(Json::str), Some("handshake"));
     let _ = Event::ConnectionStateUpdated { old: None, new: events::ConnectionState::Closed };
 }
 
@@ -478,7 +485,16 @@ fn check_event(name: &str, data: &Json) {
             one_of(data, "packet_number_space", &["initial", "handshake", "application_data"]);
             assert!(!has(data, "packet_numbers").arr().unwrap().is_empty());
         }
-        "quic:packet_lost" => check_header(data),
+        "quic:packet_lost" => {
+            check_header(data);
+            is_num(has(data, "header"), "packet_number");
+            one_of(data, "trigger", &["reordering_threshold", "time_threshold", "pto_expired"]);
+        }
+        "quic:packet_buffered" => {
+            check_header(data);
+            is_num(has(data, "raw"), "length");
+            one_of(data, "trigger", &["backpressure", "keys_unavailable"]);
+        }
         "quic:recovery_metrics_updated" => {
             const FIELDS: &[&str] = &[
                 "min_rtt",
@@ -520,6 +536,8 @@ fn check_event(name: &str, data: &Json) {
         }
         "quic:timer_updated" => {
             one_of(data, "event_type", &["set", "expired", "cancelled"]);
+            one_of(data, "timer_type", &["ack", "pto"]);
+            one_of(data, "packet_number_space", &["initial", "handshake", "application_data"]);
             if data.get("event_type").and_then(Json::str) == Some("set") {
                 is_num(data, "delta");
             }
@@ -729,4 +747,90 @@ fn old_1rtt_keys_are_logged_as_discarded_after_a_key_update() {
     let d = has(&discarded[0], "data");
     assert_eq!(d.get("key_phase").and_then(Json::num), Some(0.0));
     assert_eq!(has(d, "trigger").str(), Some("local_update"));
+}
+
+/// The events of `name` in a log, as their `data` objects.
+fn data_of(bytes: &[u8], name: &str) -> Vec<Json> {
+    records(bytes)
+        .into_iter()
+        .filter(|r| r.get("name").and_then(Json::str) == Some(name))
+        .map(|r| has(&r, "data").clone())
+        .collect()
+}
+
+fn logged_pair(seed: u64, sink: &VecSink, side: Side) -> PairBuilder {
+    let mut builder = Pair::builder(seed);
+    let s = sink.clone();
+    let setup = move |config: &mut crate::endpoint::EndpointConfig| {
+        let sink = s.clone();
+        config.qlog(Arc::new(move |_, _| Some(Box::new(sink.clone()) as Box<dyn QlogSink>)));
+    };
+    match side {
+        Side::Client => builder.client_endpoint(setup),
+        Side::Server => builder.server_endpoint(setup),
+    };
+    builder
+}
+
+#[test]
+fn losses_carry_their_trigger_and_timers_their_type_and_space() {
+    let seed = crate::testing::pair::seed_from_env(4247);
+    let sink = VecSink::new();
+    let mut builder = logged_pair(seed, &sink, Side::Server);
+    builder.links(|l| {
+        l.latency(core::time::Duration::from_millis(20)).loss(0.05);
+    });
+    let mut pair = builder.build();
+    pair.handshake();
+    let data = payload(400_000, seed);
+    assert_eq!(pair.transfer(Side::Server, Dir::Uni, &data), data.to_vec(), "seed {seed}");
+    // Every event conforms (timer_updated with timer_type and space,
+    // packet_lost with a trigger), and the counts still match the stats.
+    let counts = check_log(&sink.contents(), Side::Server);
+    let stats = pair.conn(Side::Server).stats();
+    assert_eq!(counts.get("quic:packet_sent").copied().unwrap_or(0) as u64, stats.packets_sent);
+    let lost = data_of(&sink.contents(), "quic:packet_lost");
+    assert_eq!(lost.len() as u64, stats.packets_lost, "one packet_lost per loss, seed {seed}");
+    let triggers: Vec<&str> = lost.iter().map(|d| has(d, "trigger").str().unwrap()).collect();
+    assert!(triggers.contains(&"reordering_threshold"), "seed {seed}: {triggers:?}");
+    let timers = data_of(&sink.contents(), "quic:timer_updated");
+    let kinds = |ty: &str, event: &str| {
+        timers.iter().any(|d| {
+            d.get("timer_type").and_then(Json::str) == Some(ty)
+                && d.get("event_type").and_then(Json::str) == Some(event)
+        })
+    };
+    assert!(kinds("pto", "set"), "the probe timeout was armed");
+    assert!(kinds("ack", "set"), "a time-threshold loss timer was armed, seed {seed}");
+}
+
+#[test]
+fn packets_ahead_of_their_keys_are_logged_as_buffered_then_received() {
+    let seed = 4248;
+    let sink = VecSink::new();
+    let mut pair = logged_pair(seed, &sink, Side::Client).build();
+    // Strip the Initial from the server's first datagram: the Handshake
+    // packet coalesced behind it reaches the client before the keys to
+    // read it, which come with the server's retransmitted Initial.
+    pair.set_hook(|d| {
+        if d.direction == Direction::from_sender(Side::Server) && d.index == 0 {
+            let initial = crate::packet::PartialDecode::parse(&d.data, 0, false).unwrap();
+            let len = initial.packet_len();
+            assert!(len < d.data.len(), "the server's first datagram coalesces its Handshake");
+            d.data.drain(..len);
+        }
+        Verdict::Deliver
+    });
+    pair.handshake();
+    let bytes = sink.contents();
+    let counts = check_log(&bytes, Side::Client);
+    let buffered = data_of(&bytes, "quic:packet_buffered");
+    assert!(!buffered.is_empty(), "the early Handshake packets were buffered");
+    for d in &buffered {
+        assert_eq!(has(d, "header").get("packet_type").and_then(Json::str), Some("handshake"));
+        assert_eq!(has(d, "trigger").str(), Some("keys_unavailable"));
+    }
+    // Buffered packets are logged again when they are finally read.
+    let stats = pair.conn(Side::Client).stats();
+    assert_eq!(counts["quic:packet_received"] as u64, stats.packets_received);
 }

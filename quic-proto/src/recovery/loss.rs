@@ -118,6 +118,39 @@ pub enum LossTimeout<T> {
     },
 }
 
+/// The armed loss detection timer (RFC 9002 Appendix A.8): one timer with
+/// two modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LossTimer {
+    /// When it fires.
+    pub deadline: Instant,
+    /// What it is armed for.
+    pub kind: LossTimerKind,
+    /// The packet number space it is armed for.
+    pub space: SpaceId,
+}
+
+/// The two modes of the loss detection timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossTimerKind {
+    /// Time-threshold loss detection (RFC 9002 §6.1.2): packets sent before
+    /// the largest acknowledged become lost when it fires.
+    TimeThreshold,
+    /// The probe timeout (RFC 9002 §6.2), including the client's
+    /// anti-deadlock timer.
+    Probe,
+}
+
+/// Why loss detection declared a packet lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossTrigger {
+    /// `kPacketThreshold` later packets were acknowledged (RFC 9002 §6.1.1).
+    ReorderingThreshold,
+    /// It was sent long enough before a later acknowledged packet
+    /// (RFC 9002 §6.1.2).
+    TimeThreshold,
+}
+
 /// Loss detection and the loss detection timer for one path
 /// (RFC 9002 Appendix A), generic over the payload `T` the caller keeps
 /// with each sent packet.
@@ -137,7 +170,7 @@ pub struct LossDetection<T> {
     rtt: RttEstimator,
     pto_count: u32,
     /// loss_detection_timer: `None` when cancelled.
-    timer: Option<Instant>,
+    timer: Option<LossTimer>,
     /// The peer's max_ack_delay transport parameter.
     max_ack_delay: Duration,
     /// The peer's ack_delay_exponent transport parameter.
@@ -225,7 +258,26 @@ impl<T> LossDetection<T> {
     /// in which case it is due at once. `None` when nothing is to be
     /// detected.
     pub fn timer(&self) -> Option<Instant> {
+        self.timer.map(|t| t.deadline)
+    }
+
+    /// The loss detection timer with what it is armed for: the
+    /// time-threshold loss timeout or the probe timeout, and the space.
+    pub fn timer_detail(&self) -> Option<LossTimer> {
         self.timer
+    }
+
+    /// Why packet `pn` of `space`, just declared lost, was: a packet
+    /// `kPacketThreshold` older than the largest acknowledged is lost by
+    /// the reordering threshold, any other by the time threshold (the two
+    /// tests of DetectAndRemoveLostPackets, RFC 9002 §6.1).
+    pub fn loss_trigger(&self, space: SpaceId, pn: u64) -> LossTrigger {
+        match self.space(space).largest_acked {
+            Some(largest) if largest >= pn.saturating_add(PACKET_THRESHOLD) => {
+                LossTrigger::ReorderingThreshold
+            }
+            _ => LossTrigger::TimeThreshold,
+        }
     }
 
     /// The largest packet number the peer acknowledged in `space`.
@@ -617,8 +669,8 @@ impl<T> LossDetection<T> {
         //= https://www.rfc-editor.org/rfc/rfc9002#section-6.2.1
         //# The PTO timer MUST NOT be set if a timer is set for time threshold
         //# loss detection; see {{time-threshold}}.
-        if let Some((t, _)) = self.loss_time_and_space() {
-            self.timer = Some(t);
+        if let Some((deadline, space)) = self.loss_time_and_space() {
+            self.timer = Some(LossTimer { deadline, kind: LossTimerKind::TimeThreshold, space });
             return;
         }
         //= https://www.rfc-editor.org/rfc/rfc9002#section-6.2.2.1
@@ -639,7 +691,11 @@ impl<T> LossDetection<T> {
             self.timer = None;
             return;
         }
-        self.timer = self.pto_time_and_space(now).map(|(t, _)| t);
+        self.timer = self.pto_time_and_space(now).map(|(deadline, space)| LossTimer {
+            deadline,
+            kind: LossTimerKind::Probe,
+            space,
+        });
     }
 
     /// OnLossDetectionTimeout: runs the loss detection timer if it is due at
@@ -650,7 +706,7 @@ impl<T> LossDetection<T> {
         now: Instant,
         cc: &mut dyn Controller,
     ) -> Option<LossTimeout<T>> {
-        if self.timer.is_none_or(|t| t > now) {
+        if self.timer.is_none_or(|t| t.deadline > now) {
             return None;
         }
         if let Some((_, space)) = self.loss_time_and_space() {

@@ -250,6 +250,9 @@ fn packet_threshold_loss_then_time_threshold_timer() {
     // 4 >= 0 + 3 and 4 >= 1 + 3; packet 2 is only two behind.
     assert_eq!(pns(&out.lost), [0, 1]);
     assert_eq!(out.lost[0].payload, 0);
+    for pn in [0, 1] {
+        assert_eq!(h.ld.loss_trigger(SpaceId::Data, pn), LossTrigger::ReorderingThreshold);
+    }
     assert_eq!(h.ld.bytes_in_flight(), FULL);
     assert_eq!(
         h.cc.congestion(),
@@ -264,10 +267,14 @@ fn packet_threshold_loss_then_time_threshold_timer() {
     // loss_delay = 9/8 * 50 ms.
     let loss_time = t(0) + Duration::from_micros(56_250);
     assert_eq!(h.ld.timer(), Some(loss_time));
+    let armed =
+        LossTimer { deadline: loss_time, kind: LossTimerKind::TimeThreshold, space: SpaceId::Data };
+    assert_eq!(h.ld.timer_detail(), Some(armed));
     assert!(h.timeout(loss_time.checked_sub(Duration::from_nanos(1)).unwrap()).is_none());
     match h.timeout(loss_time) {
         Some(LossTimeout::Lost { space: SpaceId::Data, lost, persistent_congestion: false }) => {
             assert_eq!(pns(&lost), [2]);
+            assert_eq!(h.ld.loss_trigger(SpaceId::Data, 2), LossTrigger::TimeThreshold);
         }
         other => panic!("expected a time-threshold loss, got {other:?}"),
     }
@@ -292,6 +299,7 @@ fn time_threshold_loss_on_ack() {
     // though only one packet followed it.
     let out = h.ack(t(200), SpaceId::Data, &[1..=1], 0).unwrap();
     assert_eq!(pns(&out.lost), [0]);
+    assert_eq!(h.ld.loss_trigger(SpaceId::Data, 0), LossTrigger::TimeThreshold);
 }
 
 #[test]
@@ -302,6 +310,9 @@ fn pto_with_backoff_in_the_data_space() {
     let pto = INITIAL_RTT + 4 * (INITIAL_RTT / 2) + 25 * MS;
     assert_eq!(h.ld.pto_period(SpaceId::Data), pto);
     assert_eq!(h.ld.timer(), Some(t(0) + pto));
+    let armed =
+        LossTimer { deadline: t(0) + pto, kind: LossTimerKind::Probe, space: SpaceId::Data };
+    assert_eq!(h.ld.timer_detail(), Some(armed));
     assert!(h.timeout((t(0) + pto).checked_sub(MS).unwrap()).is_none());
 
     //= https://www.rfc-editor.org/rfc/rfc9002#section-6.2.1

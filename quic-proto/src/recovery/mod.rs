@@ -11,6 +11,6 @@ pub mod rtt;
 pub mod sent;
 
 pub use ack_tracker::{AckTracker, EcnCodepoint};
-pub use loss::{AckOutcome, LossDetection, LossTimeout};
+pub use loss::{AckOutcome, LossDetection, LossTimeout, LossTimer, LossTimerKind, LossTrigger};
 pub use rtt::RttEstimator;
 pub use sent::SentPacket;
