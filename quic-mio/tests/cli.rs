@@ -314,6 +314,25 @@ fn qlog_dir_gets_a_file_per_connection() {
     assert!(names.iter().any(|n| n.ends_with("_client.sqlog")), "{names:?}");
     let file = std::fs::read(qlog.join(&names[0])).unwrap();
     assert_eq!(file.first(), Some(&0x1e), "JSON-SEQ records");
+    let text = String::from_utf8(file).unwrap();
+    assert!(text.contains("\"qlog_version\":\"0.3\",\"qlog_format\":\"JSON-SEQ\""), "{text}");
+    assert!(text.contains("\"name\":\"quic:packet_sent\""));
+}
+
+#[test]
+fn qlog_format_qvis_uses_the_names_qvis_draws() {
+    let site = Site::new();
+    let server = site.serve(&[]);
+    let qlog = site.path("qlog-qvis");
+    let qlog_arg = qlog.to_str().unwrap();
+    let args = ["--qlog-dir", qlog_arg, "--qlog-format", "qvis"];
+    check_success(&site.client(&server, &["/small.txt"], &args));
+    let entry = std::fs::read_dir(&qlog).unwrap().next().unwrap().unwrap();
+    let text = std::fs::read_to_string(entry.path()).unwrap();
+    for name in ["transport:packet_sent", "transport:packet_received", "recovery:metrics_updated"] {
+        assert!(text.contains(&format!("\"name\":\"{name}\"")), "{name} in {text}");
+    }
+    assert!(!text.contains("\"name\":\"quic:"), "{text}");
 }
 
 #[test]

@@ -571,13 +571,18 @@ impl Connection {
         transmit
     }
 
-    /// Logs this connection's events as qlog records into `sink`, starting
-    /// with the file header and the events so far (start, versions, local
-    /// transport parameters, Initial keys). Call right after creating the
-    /// connection; an `Endpoint` does it for its connections when its
-    /// configuration has a factory (`EndpointConfig::qlog`).
-    pub fn set_qlog(&mut self, sink: Box<dyn crate::qlog::QlogSink>) {
-        self.qlog_start(sink);
+    /// Logs this connection's events as qlog records in `format` into
+    /// `sink`, starting with the file header and the events so far (start,
+    /// versions, local transport parameters, Initial keys). Call right
+    /// after creating the connection; an `Endpoint` does it for its
+    /// connections when its configuration has a factory
+    /// (`EndpointConfig::qlog`).
+    pub fn set_qlog(
+        &mut self,
+        sink: Box<dyn crate::qlog::QlogSink>,
+        format: crate::qlog::QlogFormat,
+    ) {
+        self.qlog_start(sink, format);
     }
 
     /// The next time `handle_timeout` must be called, if any.

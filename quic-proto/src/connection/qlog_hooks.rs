@@ -9,7 +9,7 @@ use crate::qlog::events::{
     ConnectionState, DropTrigger, Event, Initiator, KeyTrigger, KeyType, PacketEvent, PacketHeader,
     PacketType, QlogFrame, RecoveryMetrics,
 };
-use crate::qlog::{ConnectionQlog, QlogSink};
+use crate::qlog::{ConnectionQlog, QlogFormat, QlogSink};
 use crate::recovery::{LossTimerKind, SentPacket};
 use crate::space::{EncryptionLevel, SpaceId};
 use crate::stream_id::Side;
@@ -46,10 +46,10 @@ impl Connection {
 
     /// Starts logging: the file header, then what happened before the
     /// sink was set (start, local parameters, Initial keys).
-    pub(super) fn qlog_start(&mut self, sink: Box<dyn QlogSink>) {
+    pub(super) fn qlog_start(&mut self, sink: Box<dyn QlogSink>, format: QlogFormat) {
         let now = self.latest_now;
-        self.qlog =
-            Some(Box::new(ConnectionQlog::new(sink, self.side, &self.original_dcid, self.start)));
+        let (side, odcid, start) = (self.side, &self.original_dcid, self.start);
+        self.qlog = Some(Box::new(ConnectionQlog::new(sink, side, odcid, start, format)));
         self.streams.state_log = Some(Vec::new());
         let (remote, local_cid, remote_cid) = (self.path.remote, self.local_cid, self.remote_cid);
         self.qlog_event(now, || Event::ConnectionStarted {

@@ -27,6 +27,7 @@ pub struct EndpointConfig {
     pub(super) stateless_reset_period: Duration,
     pub(super) grease_version_negotiation: bool,
     pub(super) qlog: Option<QlogFactory>,
+    pub(super) qlog_format: crate::qlog::QlogFormat,
 }
 
 /// The qlog sink factory of an endpoint (a newtype so the configuration
@@ -57,6 +58,7 @@ impl Default for EndpointConfig {
             stateless_reset_period: Duration::from_secs(1),
             grease_version_negotiation: true,
             qlog: None,
+            qlog_format: crate::qlog::QlogFormat::Draft,
         }
     }
 }
@@ -74,6 +76,14 @@ impl EndpointConfig {
     /// (or `None` to skip it); see [`crate::qlog`]. Default: no qlog.
     pub fn qlog(&mut self, factory: crate::qlog::SinkFactory) -> &mut Self {
         self.qlog = Some(QlogFactory(factory));
+        self
+    }
+
+    /// How the qlog files name their events: the current drafts, or the
+    /// names qvis draws diagrams from ([`crate::qlog::QlogFormat`]).
+    /// Default: [`crate::qlog::QlogFormat::Draft`].
+    pub fn qlog_format(&mut self, format: crate::qlog::QlogFormat) -> &mut Self {
+        self.qlog_format = format;
         self
     }
 

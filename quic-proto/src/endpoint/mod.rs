@@ -335,17 +335,17 @@ impl Endpoint {
         new_cid(&mut *self.config.cid_generator, &mut *self.rng, &self.by_cid)
     }
 
-    /// A connection's own random source: ChaCha20 keyed from ours.
     /// Gives a new connection its qlog sink, if the configuration has a
     /// factory.
     pub(super) fn attach_qlog(&self, conn: &mut Connection) {
         if let Some(factory) = &self.config.qlog
             && let Some(sink) = (factory.0)(&conn.original_dcid(), conn.side())
         {
-            conn.set_qlog(sink);
+            conn.set_qlog(sink, self.config.qlog_format);
         }
     }
 
+    /// A connection's own random source: ChaCha20 keyed from ours.
     fn connection_rng(&mut self) -> Box<dyn RandomSource> {
         let mut seed = [0u8; 32];
         self.rng.fill(&mut seed);

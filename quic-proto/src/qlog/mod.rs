@@ -25,7 +25,9 @@
 //! check per emission point.
 
 pub mod events;
+mod frames;
 mod json;
+mod qvis;
 #[cfg(test)]
 mod tests;
 
@@ -49,6 +51,24 @@ pub const SERIALIZATION_FORMAT: &str = "application/qlog+json-seq";
 pub const QUIC_EVENT_SCHEMA: &str = "urn:ietf:params:qlog:events:quic-13";
 /// The ASCII Record Separator that starts every JSON-SEQ record.
 pub const RECORD_SEPARATOR: u8 = 0x1e;
+
+/// How a qlog file names its events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QlogFormat {
+    /// The current drafts: events in the `quic` namespace
+    /// (`quic:packet_sent`, `quic:recovery_metrics_updated`, ...), event
+    /// schema `urn:ietf:params:qlog:events:quic-13`.
+    #[default]
+    Draft,
+    /// For qvis, whose sequence diagram and congestion graph look events up
+    /// by the category names of qlog 0.3: the same data under
+    /// `transport:packet_sent`, `recovery:metrics_updated`,
+    /// `recovery:loss_timer_updated`, ..., and `parameters_set` with
+    /// `owner` beside `initiator`. Files of either format load in qvis;
+    /// only this one fills its diagrams.
+    Qvis,
+}
 
 /// Where a connection's qlog records go. Each call receives one complete
 /// record: `0x1E`, a JSON object, `\n`.
@@ -139,6 +159,7 @@ fn vantage(side: Side) -> &'static str {
 /// last reported for the metrics only logged when they change.
 pub(crate) struct ConnectionQlog {
     sink: Box<dyn QlogSink>,
+    format: QlogFormat,
     epoch: Instant,
     /// The latest event time: times never go backwards in the log.
     last: Instant,
@@ -156,9 +177,11 @@ impl ConnectionQlog {
         side: Side,
         odcid: &ConnectionId,
         epoch: Instant,
+        format: QlogFormat,
     ) -> Self {
         let mut q = Self {
             sink,
+            format,
             epoch,
             last: epoch,
             buf: Vec::with_capacity(512),
@@ -172,6 +195,11 @@ impl ConnectionQlog {
         w.begin_object();
         w.str("file_schema", FILE_SCHEMA);
         w.str("serialization_format", SERIALIZATION_FORMAT);
+        // qvis reads a JSON-SEQ file only if its header names the qlog
+        // version and format of the drafts before the main schema's
+        // file_schema; unknown header fields are ignored by today's readers.
+        w.str("qlog_version", qvis::QLOG_VERSION);
+        w.str("qlog_format", qvis::QLOG_FORMAT);
         w.str("title", "quic-proto qlog");
         w.object("trace");
         w.object("common_fields");
@@ -187,9 +215,12 @@ impl ConnectionQlog {
         w.str("name", "quic-proto");
         w.str("type", vantage(side));
         w.end_object();
-        w.array("event_schemas");
-        w.str_element(QUIC_EVENT_SCHEMA);
-        w.end_array();
+        // The qvis format's event names belong to no registered schema.
+        if format == QlogFormat::Draft {
+            w.array("event_schemas");
+            w.str_element(QUIC_EVENT_SCHEMA);
+            w.end_array();
+        }
         w.end_object();
         w.end_object();
         q.buf.push(b'\n');
@@ -207,9 +238,15 @@ impl ConnectionQlog {
         let mut w = JsonWriter::new(&mut self.buf);
         w.begin_object();
         w.f64("time", ms);
-        w.str("name", event.name());
+        match self.format {
+            QlogFormat::Draft => w.str("name", event.name()),
+            QlogFormat::Qvis => w.str("name", qvis::legacy_name(event)),
+        }
         w.object("data");
         event.write_data(&mut w);
+        if self.format == QlogFormat::Qvis {
+            qvis::write_legacy_fields(event, &mut w);
+        }
         w.end_object();
         w.end_object();
         self.buf.push(b'\n');

@@ -278,7 +278,13 @@ fn file_name_is_odcid_and_vantage() {
 fn recovery_metrics_report_only_changes() {
     let sink = VecSink::new();
     let odcid = ConnectionId::from_slice(&[1; 8]).unwrap();
-    let mut q = ConnectionQlog::new(Box::new(sink.clone()), Side::Client, &odcid, Instant::ZERO);
+    let mut q = ConnectionQlog::new(
+        Box::new(sink.clone()),
+        Side::Client,
+        &odcid,
+        Instant::ZERO,
+        QlogFormat::Draft,
+    );
     let m = RecoveryMetrics {
         smoothed_rtt: Some(333.0),
         congestion_window: Some(12_000),
@@ -564,6 +570,21 @@ fn check_event(name: &str, data: &Json) {
     }
 }
 
+/// What qvis needs to accept a file: `qlog_version` one of the versions it
+/// knows, `qlog_format` "JSON-SEQ" and `trace` in the header, and (for a
+/// file renamed to .qlog or .json, typed by its start) both field names
+/// and "JSON-SEQ" within the first 1024 characters.
+fn check_qvis_header(bytes: &[u8], header: &Json) {
+    let version = has(header, "qlog_version").str().unwrap();
+    assert!(["draft-02", "draft-02-RC1", "qlog-03-WIP", "0.3"].contains(&version));
+    assert_eq!(has(header, "qlog_format").str(), Some("JSON-SEQ"));
+    assert!(matches!(has(header, "trace"), Json::Obj(_)));
+    let start = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).into_owned();
+    for needle in ["qlog_version", "qlog_format", "JSON-SEQ"] {
+        assert!(start.contains(needle), "{needle} in the first 1024 characters");
+    }
+}
+
 /// Checks a whole log; returns the count of each event name.
 fn check_log(bytes: &[u8], side: Side) -> BTreeMap<String, usize> {
     let recs = records(bytes);
@@ -573,6 +594,7 @@ fn check_log(bytes: &[u8], side: Side) -> BTreeMap<String, usize> {
         header.get("serialization_format").and_then(Json::str),
         Some("application/qlog+json-seq")
     );
+    check_qvis_header(bytes, header);
     let trace = has(header, "trace");
     let schemas = has(trace, "event_schemas").arr().unwrap();
     assert_eq!(schemas, [Json::Str("urn:ietf:params:qlog:events:quic-13".into())]);
@@ -833,4 +855,90 @@ fn packets_ahead_of_their_keys_are_logged_as_buffered_then_received() {
     // Buffered packets are logged again when they are finally read.
     let stats = pair.conn(Side::Client).stats();
     assert_eq!(counts["quic:packet_received"] as u64, stats.packets_received);
+}
+
+/// A seeded handshake, transfers and close, logged by the client in `format`.
+fn client_log(seed: u64, format: QlogFormat) -> Vec<u8> {
+    let sink = VecSink::new();
+    let s = sink.clone();
+    let mut pair = Pair::builder(seed)
+        .client_endpoint(move |config| {
+            let sink = s.clone();
+            config.qlog(Arc::new(move |_, _| Some(Box::new(sink.clone()) as Box<dyn QlogSink>)));
+            config.qlog_format(format);
+        })
+        .links(|l| {
+            l.latency(core::time::Duration::from_millis(10)).loss(0.03);
+        })
+        .build();
+    pair.handshake();
+    let data = payload(150_000, seed);
+    assert_eq!(pair.transfer(Side::Server, Dir::Uni, &data), data.to_vec(), "seed {seed}");
+    let now = pair.now();
+    pair.client().close(now, crate::VarInt::from_u32(0), b"");
+    pair.drive_until_drained(core::time::Duration::from_secs(60));
+    sink.contents()
+}
+
+#[test]
+fn the_qvis_format_is_the_same_log_under_qvis_names() {
+    let seed = crate::testing::pair::seed_from_env(4249);
+    let draft = records(&client_log(seed, QlogFormat::Draft));
+    let bytes = client_log(seed, QlogFormat::Qvis);
+    let qvis = records(&bytes);
+    check_qvis_header(&bytes, &qvis[0]);
+    assert!(qvis[0].get("trace").unwrap().get("event_schemas").is_none());
+    // The same seeded run: record for record the same times and data,
+    // under the qlog 0.3 names.
+    assert_eq!(draft.len(), qvis.len(), "seed {seed}");
+    let rename = |name: &str| -> &'static str {
+        match name.strip_prefix("quic:").unwrap() {
+            "connection_started" => "connectivity:connection_started",
+            "connection_state_updated" => "connectivity:connection_state_updated",
+            "connection_id_updated" => "connectivity:connection_id_updated",
+            "connection_closed" => "connectivity:connection_closed",
+            "parameters_set" => "transport:parameters_set",
+            "version_information" => "transport:version_information",
+            "alpn_information" => "transport:alpn_information",
+            "packet_sent" => "transport:packet_sent",
+            "packet_received" => "transport:packet_received",
+            "packet_dropped" => "transport:packet_dropped",
+            "packet_buffered" => "transport:packet_buffered",
+            "packets_acked" => "transport:packets_acked",
+            "stream_state_updated" => "transport:stream_state_updated",
+            "packet_lost" => "recovery:packet_lost",
+            "recovery_metrics_updated" => "recovery:metrics_updated",
+            "congestion_state_updated" => "recovery:congestion_state_updated",
+            "timer_updated" => "recovery:loss_timer_updated",
+            "key_updated" => "security:key_updated",
+            "key_discarded" => "security:key_discarded",
+            other => panic!("no qvis name for {other}"),
+        }
+    };
+    let mut seen = BTreeMap::new();
+    for (d, q) in draft[1..].iter().zip(&qvis[1..]) {
+        let name = has(d, "name").str().unwrap();
+        assert_eq!(has(q, "name").str(), Some(rename(name)));
+        assert_eq!(has(q, "time"), has(d, "time"));
+        let (Json::Obj(dd), Json::Obj(mut qd)) = (has(d, "data").clone(), has(q, "data").clone())
+        else {
+            panic!("data objects")
+        };
+        if name == "quic:parameters_set" {
+            // qvis reads the side as `owner`.
+            assert_eq!(qd.remove("owner"), dd.get("initiator").cloned());
+        }
+        assert_eq!(dd, qd, "{name}");
+        *seen.entry(rename(name)).or_insert(0) += 1;
+    }
+    // What qvis's sequence diagram and congestion graph look up.
+    for name in [
+        "transport:packet_sent",
+        "transport:packet_received",
+        "transport:parameters_set",
+        "recovery:metrics_updated",
+        "recovery:packet_lost",
+    ] {
+        assert!(seen.contains_key(name), "seed {seed}: no {name}");
+    }
 }

@@ -15,9 +15,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use quic_proto::endpoint::EndpointConfig;
-use quic_proto::qlog::{self, QlogSink, WriterSink};
+use quic_proto::qlog::{self, QlogFormat, QlogSink, WriterSink};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod client;
 mod demo;
@@ -158,6 +158,17 @@ struct CommonArgs {
     /// connection into this directory (QLOGDIR is honoured too).
     #[arg(long)]
     qlog_dir: Option<PathBuf>,
+    /// Event names in the qlog files: `draft` (the current drafts, `quic:`
+    /// namespace) or `qvis` (qlog 0.3 names, which qvis's sequence diagram
+    /// and congestion graph need).
+    #[arg(long, value_enum, default_value_t = QlogNames::Draft)]
+    qlog_format: QlogNames,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum QlogNames {
+    Draft,
+    Qvis,
 }
 
 impl CommonArgs {
@@ -175,9 +186,22 @@ impl CommonArgs {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Failure::other(format!("cannot create {}: {e}", dir.display())))?;
             config.qlog(Arc::new(move |odcid, side| {
-                let file = std::fs::File::create(dir.join(qlog::file_name(odcid, side))).ok()?;
-                Some(Box::new(WriterSink::new(BufWriter::new(file))) as Box<dyn QlogSink>)
+                let path = dir.join(qlog::file_name(odcid, side));
+                match std::fs::File::create(&path) {
+                    Ok(file) => {
+                        Some(Box::new(WriterSink::new(BufWriter::new(file))) as Box<dyn QlogSink>)
+                    }
+                    Err(e) => {
+                        // The connection goes on without its log.
+                        eprintln!("quic: no qlog for this connection: {}: {e}", path.display());
+                        None
+                    }
+                }
             }));
+            config.qlog_format(match self.qlog_format {
+                QlogNames::Draft => QlogFormat::Draft,
+                QlogNames::Qvis => QlogFormat::Qvis,
+            });
         }
         Ok(config)
     }
