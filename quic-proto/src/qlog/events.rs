@@ -544,8 +544,8 @@ pub enum Event<'a> {
         space: Option<SpaceId>,
         /// `event_type`.
         event_type: TimerEventType,
-        /// `delta` in ms, for `set`.
-        delta: Option<f64>,
+        /// `delta` (written in ms), for `set`.
+        delta: Option<core::time::Duration>,
     },
     /// `quic:connection_closed`.
     ConnectionClosed {
@@ -713,7 +713,7 @@ impl Event<'_> {
                     },
                 );
                 if let Some(d) = delta {
-                    w.f64("delta", *d);
+                    w.millis("delta", u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
                 }
             }
             Self::ConnectionClosed { initiator, error } => {

@@ -247,7 +247,7 @@ impl QlogFrame {
             Self::Ping => w.str("frame_type", "ping"),
             Self::Ack { ack_delay_micros, acked_ranges, ecn } => {
                 w.str("frame_type", "ack");
-                w.f64("ack_delay", *ack_delay_micros as f64 / 1000.0);
+                w.millis("ack_delay", ack_delay_micros.saturating_mul(1000));
                 w.array("acked_ranges");
                 for (lo, hi) in acked_ranges {
                     w.begin_array();

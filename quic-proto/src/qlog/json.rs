@@ -24,10 +24,14 @@ impl<'a> JsonWriter<'a> {
         self.needs_comma = true;
     }
 
+    /// Keys are the draft's field names, literals in this crate that need
+    /// no escaping: copied as they are.
     fn key(&mut self, key: &str) {
+        debug_assert!(key.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'));
         self.separator();
-        write_str(self.out, key);
-        self.out.push(b':');
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
     }
 
     /// Starts an object as an array element (or the top-level value).
@@ -93,13 +97,20 @@ impl<'a> JsonWriter<'a> {
 
     pub(crate) fn u64(&mut self, key: &str, value: u64) {
         self.key(key);
-        let _ = write!(Adapter(self.out), "{value}");
+        write_u64(self.out, value);
     }
 
     /// An integer array element.
     pub(crate) fn u64_element(&mut self, value: u64) {
         self.separator();
-        let _ = write!(Adapter(self.out), "{value}");
+        write_u64(self.out, value);
+    }
+
+    /// A duration of `nanos` nanoseconds in milliseconds, exact to the
+    /// nanosecond (qlog times and durations are milliseconds).
+    pub(crate) fn millis(&mut self, key: &str, nanos: u64) {
+        self.key(key);
+        write_millis(self.out, nanos);
     }
 
     pub(crate) fn bool(&mut self, key: &str, value: bool) {
@@ -135,26 +146,69 @@ fn write_hex(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// A JSON string (RFC 8259 §7): quote, backslash and control characters
-/// escaped; everything else is already UTF-8 in a `&str`.
+/// escaped; everything else is already UTF-8 in a `&str`. Runs that need
+/// no escaping (nearly every string qlog writes) are copied whole.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
-    for c in s.chars() {
-        match c {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            c if u32::from(c) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(Adapter(out), "\\u{:04x}", u32::from(c));
-            }
-            c => {
-                let mut tmp = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
-            }
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..0x20 | 0x7f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run..i]);
+        run = i + 1;
+        if escape.is_empty() {
+            let _ = write!(Adapter(out), "\\u{b:04x}");
+        } else {
+            out.extend_from_slice(escape);
         }
     }
+    out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
+}
+
+/// A decimal integer, without the formatting machinery.
+fn write_u64(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// `nanos` as milliseconds, exactly: the integer part, then up to six
+/// decimals without trailing zeros (`1.5`, `0.000001`, `42`).
+fn write_millis(out: &mut Vec<u8>, nanos: u64) {
+    write_u64(out, nanos / 1_000_000);
+    let mut frac = nanos % 1_000_000;
+    if frac == 0 {
+        return;
+    }
+    let mut width = 6;
+    while frac.is_multiple_of(10) {
+        frac /= 10;
+        width -= 1;
+    }
+    out.push(b'.');
+    let mut digits = [b'0'; 6];
+    for d in digits[..width].iter_mut().rev() {
+        *d = b'0' + (frac % 10) as u8;
+        frac /= 10;
+    }
+    out.extend_from_slice(&digits[..width]);
 }
 
 /// `fmt::Write` into a byte buffer, for numbers.

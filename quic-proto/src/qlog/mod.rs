@@ -228,16 +228,16 @@ impl ConnectionQlog {
         q
     }
 
-    /// Writes one event at `now` (milliseconds since the epoch, a float).
+    /// Writes one event at `now` (milliseconds since the epoch, exact to
+    /// the nanosecond).
     pub(crate) fn emit(&mut self, now: Instant, event: &Event<'_>) {
         self.last = self.last.max(now);
-        let nanos = self.last.saturating_duration_since(self.epoch).as_nanos();
-        let ms = nanos as f64 / 1e6;
+        let since = self.last.saturating_duration_since(self.epoch);
         self.buf.clear();
         self.buf.push(RECORD_SEPARATOR);
         let mut w = JsonWriter::new(&mut self.buf);
         w.begin_object();
-        w.f64("time", ms);
+        w.millis("time", u64::try_from(since.as_nanos()).unwrap_or(u64::MAX));
         match self.format {
             QlogFormat::Draft => w.str("name", event.name()),
             QlogFormat::Qvis => w.str("name", qvis::legacy_name(event)),
@@ -301,7 +301,7 @@ impl ConnectionQlog {
                         timer_type: Some(timer_type(t.kind)),
                         space: Some(t.space),
                         event_type: TimerEventType::Set,
-                        delta: Some(delta.as_nanos() as f64 / 1e6),
+                        delta: Some(delta),
                     },
                 );
             }

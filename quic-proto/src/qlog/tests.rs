@@ -265,6 +265,47 @@ fn numbers_and_nesting_are_valid_json() {
     assert_eq!(v.get("b").and_then(Json::num), Some(0.0));
     assert_eq!(v.get("c").and_then(Json::num), Some(1e21));
     assert_eq!(v.get("e").and_then(Json::arr).map(<[Json]>::len), Some(2));
+    assert_eq!(v.get("d").and_then(Json::num), Some(u64::MAX as f64));
+}
+
+#[test]
+fn integers_and_milliseconds_are_written_exactly() {
+    let mut out = Vec::new();
+    let mut w = JsonWriter::new(&mut out);
+    w.begin_object();
+    for (key, v) in [("a", 0), ("b", 7), ("c", 10), ("d", 1_234_567_890)] {
+        w.u64(key, v);
+    }
+    for (key, nanos) in [
+        ("m0", 0),
+        ("m1", 1),
+        ("m2", 1_500_000),
+        ("m3", 42_000_000),
+        ("m4", 12_345_678_901),
+        ("m5", 100_000),
+        ("m6", u64::MAX),
+    ] {
+        w.millis(key, nanos);
+    }
+    w.end_object();
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert_eq!(
+        text,
+        concat!(
+            r#"{"a":0,"b":7,"c":10,"d":1234567890,"m0":0,"m1":0.000001,"m2":1.5,"m3":42,"#,
+            r#""m4":12345.678901,"m5":0.1,"m6":18446744073709.551615}"#
+        )
+    );
+    Parser::parse(&out).unwrap();
+}
+
+#[test]
+fn strings_without_escapes_are_copied_whole_and_mixed_ones_in_order() {
+    for s in ["", "plain", "quic:packet_sent", "\"", "a\"", "\"a", "x\ty\u{1f}z", "é\u{0}é"] {
+        let mut out = Vec::new();
+        write_str(&mut out, s);
+        assert_eq!(Parser::parse(&out).unwrap(), Json::Str(s.into()), "{s:?}");
+    }
 }
 
 #[test]
