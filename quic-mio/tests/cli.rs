@@ -217,6 +217,14 @@ fn server_prints_a_line_when_a_connection_ends() {
     assert_eq!(failure(&output).0, 5);
     let line = next_line();
     assert!(line.contains(" closed: closed by the peer: CRYPTO_ERROR"), "{line}");
+    // A client whose download fails closes its connection at once (the
+    // server would otherwise wait for its 30 s idle timeout).
+    assert_eq!(failure(&site.client(&server, &["/nope.txt"], &[])).0, 6);
+    let line = next_line();
+    assert!(
+        line.ends_with(" closed: closed by the peer's application: code 1: download failed"),
+        "{line}"
+    );
     assert!(rx.try_recv().is_err(), "one line per connection");
 }
 

@@ -293,6 +293,7 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
         if state.handshake.is_none()
             && now.saturating_duration_since(start) > options.handshake_timeout
         {
+            abandon(&mut driver, handle, b"handshake timed out");
             return Err(Failure::new(
                 Failure::TIMED_OUT,
                 format!(
@@ -321,6 +322,7 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
     }
     progress.clear();
     if let Some(failure) = state.failure {
+        abandon(&mut driver, handle, b"download failed");
         return Err(failure);
     }
     let end = state.finished_at.unwrap_or_else(|| driver.now());
@@ -356,6 +358,19 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
         checksums,
         driver: driver.stats(),
     })
+}
+
+/// Closes a connection the client gives up on (a failed download, a
+/// handshake that takes too long) so that the server learns at once
+/// instead of at its idle timeout, and sends the CONNECTION_CLOSE.
+fn abandon(driver: &mut Driver, handle: quic_proto::endpoint::ConnectionHandle, reason: &[u8]) {
+    let now = driver.now();
+    if let Some(conn) = driver.connection(handle) {
+        // hq-interop defines no error codes; 1 tells the server the
+        // client stopped for a reason of its own (0 is a clean close).
+        conn.close(now, VarInt::from_u32(1), reason);
+    }
+    driver.flush(now);
 }
 
 /// The terminal progress line: files done, bytes, rate.
