@@ -96,6 +96,9 @@ pub struct DriverStats {
     pub send_calls: u64,
     /// Datagrams dropped because the socket refused them.
     pub send_errors: u64,
+    /// Sends that found the socket's buffer full (`WouldBlock`): the
+    /// transmit waited for the socket to become writable.
+    pub send_blocked: u64,
 }
 
 /// A transmit the socket could not take yet.
@@ -439,6 +442,7 @@ impl Driver {
                     b.offset += n.max(1);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.stats.send_blocked += 1;
                     self.blocked = Some(b);
                     return false;
                 }

@@ -75,6 +75,12 @@ pub struct UdpSocket {
     /// without IP_TOS cmsgs on IPv6 sockets or pktinfo sends does.
     #[cfg(test)]
     fail_extras: AtomicBool,
+    /// Tests: every n-th send call says `WouldBlock` (0: never), as a full
+    /// send buffer does; counts the calls.
+    #[cfg(test)]
+    block_every: AtomicUsize,
+    #[cfg(test)]
+    send_count: AtomicUsize,
 }
 
 /// The bytes a GSO batch may carry: an IP datagram is at most 65,535 bytes,
@@ -138,6 +144,10 @@ impl UdpSocket {
             fail_gso: AtomicBool::new(false),
             #[cfg(test)]
             fail_extras: AtomicBool::new(false),
+            #[cfg(test)]
+            block_every: AtomicUsize::new(0),
+            #[cfg(test)]
+            send_count: AtomicUsize::new(0),
         })
     }
 
@@ -232,6 +242,14 @@ impl UdpSocket {
         if segment.is_some() && self.fail_gso.load(Ordering::Relaxed) {
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
+        #[cfg(test)]
+        {
+            let every = self.block_every.load(Ordering::Relaxed);
+            let n = self.send_count.fetch_add(1, Ordering::Relaxed) + 1;
+            if every > 0 && n.is_multiple_of(every) {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+        }
         let params = sys::SendParams {
             destination: t.destination,
             ecn: t.ecn.filter(|_| self.ecn_send.load(Ordering::Relaxed)),
@@ -302,6 +320,13 @@ impl UdpSocket {
     #[cfg(test)]
     pub(crate) fn fail_extras_sends(&self) {
         self.fail_extras.store(true, Ordering::Relaxed);
+    }
+
+    /// Tests: make every `n`-th send call fail with `WouldBlock`, as a
+    /// socket whose send buffer is full does.
+    #[cfg(test)]
+    pub(crate) fn block_every_nth_send(&self, n: usize) {
+        self.block_every.store(n, Ordering::Relaxed);
     }
 
     /// Tests: simulate a kernel that refuses GSO sends with `EIO`.

@@ -23,6 +23,17 @@ struct Outcome {
 }
 
 fn upload(ip: IpAddr, size: usize, gso: bool, policy: IncomingPolicy) -> Outcome {
+    upload_with(ip, size, gso, policy, |_| {})
+}
+
+/// `upload`, with `setup` applied to the client's socket first.
+fn upload_with(
+    ip: IpAddr,
+    size: usize,
+    gso: bool,
+    policy: IncomingPolicy,
+    setup: impl Fn(&UdpSocket),
+) -> Outcome {
     let pki = TestPki::new(7);
     let server_config = ServerConfig {
         tls: Arc::new(server_config(&pki, &[ALPN], 1)),
@@ -44,6 +55,7 @@ fn upload(ip: IpAddr, size: usize, gso: bool, policy: IncomingPolicy) -> Outcome
         client.socket().disable_gso();
         server.socket().disable_gso();
     }
+    setup(client.socket());
     server.register(poll.registry(), SERVER).unwrap();
     client.register(poll.registry(), CLIENT).unwrap();
     let data = Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<_>>());
@@ -169,4 +181,44 @@ fn manual_policy_hands_attempts_to_the_application() {
     let outcome = upload(IpAddr::V4(Ipv4Addr::LOCALHOST), 10_000, true, IncomingPolicy::Manual);
     check(&outcome, 10_000);
     assert!(outcome.retried, "the accepted attempt came back after the Retry");
+}
+
+/// A full send buffer (`WouldBlock`) keeps the transmit, whole GSO batch or
+/// the rest of one, and sends it later: nothing is lost or sent twice.
+#[test]
+fn would_block_keeps_the_transmit_for_later() {
+    let size = 1 << 20;
+    let outcome = upload_with(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        size,
+        true,
+        IncomingPolicy::Accept,
+        |socket| socket.block_every_nth_send(4),
+    );
+    check(&outcome, size);
+    let c = outcome.client;
+    assert!(c.send_blocked >= 3, "the client's sends blocked: {c:?}");
+    assert_eq!(c.send_errors, 0, "{c:?}");
+}
+
+/// The same when GSO is refused at run time and batches go out one datagram
+/// at a time: a batch that blocks midway resumes from the datagram it
+/// stopped at.
+#[test]
+fn would_block_midway_through_a_batch_resumes_where_it_stopped() {
+    let size = 1 << 20;
+    let outcome = upload_with(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        size,
+        true,
+        IncomingPolicy::Accept,
+        |socket| {
+            socket.fail_gso_sends();
+            socket.block_every_nth_send(3);
+        },
+    );
+    check(&outcome, size);
+    let c = outcome.client;
+    assert!(c.send_blocked > 10, "the client's sends blocked: {c:?}");
+    assert_eq!(c.send_errors, 0, "{c:?}");
 }
