@@ -228,6 +228,64 @@ fn server_prints_a_line_when_a_connection_ends() {
     assert!(rx.try_recv().is_err(), "one line per connection");
 }
 
+/// SIGINT closes the open connections (the client learns why at once),
+/// completes their qlog files, and exits 0.
+#[test]
+fn sigint_shuts_the_server_down_gracefully() {
+    let site = Site::new();
+    // Sparse: as long to send as a real file, nothing on disk.
+    std::fs::File::create(site.path("www").join("huge.bin")).unwrap().set_len(4 << 30).unwrap();
+    let qlog = site.path("qlog-shutdown");
+    let mut server = site.serve_piped(&["--qlog-dir", qlog.to_str().unwrap()]);
+    let out = site.path("out");
+    let client = Command::new(QUIC)
+        .args(["client", &format!("https://localhost:{}/huge.bin", server.port())])
+        .arg("--output-dir")
+        .arg(&out)
+        .arg("--ca")
+        .arg(site.path("cert.pem"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Signal once data is arriving.
+    let started = std::time::Instant::now();
+    while out_part_bytes(&out) == 0 {
+        assert!(started.elapsed().as_secs() < 20, "the download starts");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "the server exits cleanly");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut server.child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("quic: shutting down: closing 1 connection(s)"), "{stderr}");
+    let client = client.wait_with_output().unwrap();
+    let (code, reason) = failure(&client);
+    assert_eq!(code, 1, "{reason}");
+    assert!(
+        reason.contains(
+            "connection lost: closed by the peer's application: code 0: server shutting down"
+        ),
+        "{reason}"
+    );
+    let entry = std::fs::read_dir(&qlog)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("_server.sqlog"))
+        .expect("the server's qlog file");
+    let log = std::fs::read_to_string(entry).unwrap();
+    assert!(log.ends_with("}\n"), "complete records");
+    assert!(log.contains("\"name\":\"quic:connection_closed\""), "the close is logged");
+}
+
+/// The bytes in the part files of the output directory.
+fn out_part_bytes(out: &Path) -> u64 {
+    std::fs::read_dir(out)
+        .map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
 #[test]
 fn missing_file_fails_with_a_clear_message() {
     let site = Site::new();

@@ -59,7 +59,15 @@ pub(crate) fn run(args: &ServerArgs) -> Result<(), Failure> {
     server.log_connections();
     println!("listening on {}", server.local_addr());
     let _ = io::stdout().flush();
-    server.serve(&AtomicBool::new(false)).map(drop)
+    // SIGINT or SIGTERM: close the connections, flush their logs, exit 0.
+    // A second signal while that runs exits at once (status 1).
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 1, stop.clone())
+            .and_then(|_| signal_hook::flag::register(signal, stop.clone()))
+            .map_err(|e| Failure::other(format!("cannot handle signal {signal}: {e}")))?;
+    }
+    server.serve(&stop).map(drop)
 }
 
 /// A file server on a driver with its own `mio::Poll`.
@@ -135,7 +143,46 @@ impl Server {
                 self.driver.flush(now);
             }
         }
+        self.shut_down();
         Ok(self.driver.stats())
+    }
+
+    /// Closes every open connection (application code 0, "server shutting
+    /// down") and waits, at most a second, for them to drain, so that
+    /// clients learn at once and every connection's qlog ends with its
+    /// close.
+    fn shut_down(&mut self) {
+        let now = self.driver.now();
+        let open: Vec<ConnectionHandle> = self.files.open.keys().copied().collect();
+        if open.is_empty() {
+            return;
+        }
+        if self.files.log {
+            eprintln!("quic: shutting down: closing {} connection(s)", open.len());
+        }
+        for h in open {
+            if let Some(conn) = self.driver.endpoint().connection(h) {
+                conn.close(now, VarInt::from_u32(0), b"server shutting down");
+            }
+        }
+        let deadline = now + Duration::from_secs(1);
+        let mut events = mio::Events::with_capacity(64);
+        while !self.files.open.is_empty() && self.driver.now() < deadline {
+            let now = self.driver.now();
+            let cap = deadline.saturating_duration_since(now);
+            let timeout = self.driver.timeout(now).map_or(cap, |t| t.min(cap));
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                return;
+            }
+            let now = self.driver.now();
+            for event in events.iter() {
+                self.driver.handle_mio_event(now, event);
+            }
+            let files = &mut self.files;
+            self.driver.process(now, |endpoint, event| files.on_event(endpoint, event));
+        }
     }
 }
 
