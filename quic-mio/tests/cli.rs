@@ -401,6 +401,33 @@ fn qlog_format_qvis_uses_the_names_qvis_draws() {
     assert!(!text.contains("\"name\":\"quic:"), "{text}");
 }
 
+/// An interrupted demo removes its generated file.
+#[test]
+fn interrupted_demo_leaves_no_file_behind() {
+    let site = Site::new();
+    let tmp = site.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut demo = Command::new(QUIC)
+        .args(["demo", "--size", "1000"])
+        .env("TMPDIR", &tmp)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dir = tmp.join(format!("quic-demo-{}", demo.id()));
+    let started = std::time::Instant::now();
+    while std::fs::metadata(dir.join("demo.bin")).map_or(0, |m| m.len()) == 0 {
+        assert!(started.elapsed().as_secs() < 20, "the demo writes its file");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pid = demo.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let output = demo.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "128 + SIGINT");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("quic: interrupted"));
+    assert!(!dir.exists(), "the generated file is removed");
+}
+
 #[test]
 fn demo_completes() {
     let output = Command::new(QUIC).args(["demo", "--size", "5"]).output().unwrap();

@@ -11,6 +11,7 @@ use quic_proto::endpoint::EndpointConfig;
 use quic_proto::{RandomSource, SeededRandom, Version};
 
 use crate::client::{self, Options, Sink};
+use crate::scratch::ScratchDir;
 use crate::server::Server;
 use crate::tls::{self, Identity, Trust};
 use crate::{DemoArgs, Failure, HQ_INTEROP};
@@ -20,10 +21,8 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
         return Err(Failure::other("--size must be at least 1 MiB"));
     }
     let size = args.size << 20;
-    let dir = std::env::temp_dir().join(format!("quic-demo-{}", std::process::id()));
-    let result = run_in(args, size, &dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let dir = ScratchDir::new("quic-demo")?;
+    run_in(args, size, dir.path())
 }
 
 /// Writes `size` bytes (whole MiB) of a ChaCha20 stream (incompressible,

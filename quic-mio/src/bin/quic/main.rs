@@ -22,6 +22,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod client;
 mod demo;
 mod perf;
+mod scratch;
 mod server;
 mod tls;
 

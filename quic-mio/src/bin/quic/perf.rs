@@ -15,6 +15,7 @@ use quic_proto::Version;
 use quic_proto::endpoint::EndpointConfig;
 
 use crate::client::{self, Options, Sink, Summary};
+use crate::scratch::ScratchDir;
 use crate::server::Server;
 use crate::tls::{self, Identity, Trust};
 use crate::{Failure, HQ_INTEROP, PerfArgs};
@@ -85,10 +86,8 @@ pub(crate) fn run(args: &PerfArgs) -> Result<(), Failure> {
         return Err(Failure::other("--size must be at least 1 MiB"));
     }
     let size = args.size << 20;
-    let dir = std::env::temp_dir().join(format!("quic-perf-{}", std::process::id()));
-    let result = run_in(args, size, &dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let dir = ScratchDir::new("quic-perf")?;
+    run_in(args, size, dir.path())
 }
 
 /// One measured transfer.
