@@ -521,6 +521,12 @@ impl State {
                     ));
                     return;
                 }
+                Err(ReadError::ConnectionLost(e)) => {
+                    let failure = connection_failure(&e);
+                    let message = format!("GET {}: {}", d.path, failure.message);
+                    self.failure = Some(Failure::new(failure.code, message));
+                    return;
+                }
                 Err(e) => {
                     self.failure = Some(Failure::other(format!("GET {}: {e}", d.path)));
                     return;
