@@ -6,8 +6,8 @@ use super::{Connection, ConnectionError};
 use crate::cid::ConnectionId;
 use crate::packet::Header;
 use crate::qlog::events::{
-    ConnectionState, DropTrigger, Event, Initiator, KeyTrigger, KeyType, PacketEvent, PacketHeader,
-    PacketType, QlogFrame, RecoveryMetrics,
+    ConnectionState, DropTrigger, Event, Initiator, KeyTrigger, KeyType, PacketEvent, PacketFrames,
+    PacketHeader, PacketType, RecoveryMetrics,
 };
 use crate::qlog::{ConnectionQlog, QlogFormat, QlogSink};
 use crate::recovery::{LossTimerKind, SentPacket};
@@ -234,10 +234,10 @@ impl Connection {
     /// The plaintext frames of a packet being built, read before sealing;
     /// `None` (and no work) when qlog is off.
     #[inline]
-    pub(super) fn qlog_frames(&self, plaintext: &[u8], space: SpaceId) -> Option<Vec<QlogFrame>> {
+    pub(super) fn qlog_frames(&self, plaintext: &[u8], space: SpaceId) -> Option<PacketFrames> {
         self.qlog.as_ref()?;
         let exponent = if space == SpaceId::Data { self.config.ack_delay_exponent } else { 3 };
-        Some(crate::qlog::events::frames_of(plaintext, exponent))
+        Some(PacketFrames::of(plaintext, exponent))
     }
 
     /// A packet was sent: `frames` from [`Self::qlog_frames`], `padding`
@@ -248,12 +248,12 @@ impl Connection {
         now: Instant,
         header: &Header,
         pn: u64,
-        frames: Option<Vec<QlogFrame>>,
+        frames: Option<PacketFrames>,
         padding: usize,
         size: usize,
     ) {
         let Some(mut frames) = frames else { return };
-        crate::qlog::events::add_padding(&mut frames, padding as u64);
+        frames.add_padding(padding as u64);
         let header = PacketHeader::from_header(header, pn);
         self.qlog_event(now, || {
             Event::PacketSent(PacketEvent { header, frames, length: size as u64 })
@@ -283,7 +283,7 @@ impl Connection {
             }
             _ => 3,
         };
-        let frames = crate::qlog::events::frames_of(payload, exponent);
+        let frames = PacketFrames::of(payload, exponent);
         let mut header = PacketHeader::new(PacketType::from_level(level), Some(pn));
         header.dcid = dcid;
         header.scid = scid;

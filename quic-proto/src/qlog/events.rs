@@ -6,7 +6,7 @@
 //! turn connection state into events, so that the connection files only
 //! hold the emission points.
 
-pub use super::frames::{QlogFrame, add_padding, frames_of};
+pub use super::frames::{PacketFrames, QlogFrame};
 use super::frames::{stream_type, write_raw_length, write_transport_error};
 use super::json::JsonWriter;
 use crate::cid::ConnectionId;
@@ -188,8 +188,9 @@ impl PacketHeader {
 pub struct PacketEvent {
     /// `header`.
     pub header: PacketHeader,
-    /// `frames`.
-    pub frames: Vec<QlogFrame>,
+    /// `frames`, and the plaintext payload's length
+    /// (`raw.payload_length`).
+    pub frames: PacketFrames,
     /// `raw.length`: the packet's bytes on the wire.
     pub length: u64,
 }
@@ -197,14 +198,24 @@ pub struct PacketEvent {
 impl PacketEvent {
     fn write(&self, w: &mut JsonWriter<'_>) {
         self.header.write(w);
-        w.array("frames");
-        for f in &self.frames {
-            f.write(w);
+        self.frames.write(w);
+        w.object("raw");
+        w.u64("length", self.length);
+        let payload = self.frames.payload_length();
+        if w.qvis() {
+            // qvis counts the AEAD tag in the payload (it subtracts 16 to
+            // find where the frames end).
+            w.u64("payload_length", payload + AEAD_TAG_LEN);
+        } else {
+            // The draft's payload: the frames, without header or tag.
+            w.u64("payload_length", payload);
         }
-        w.end_array();
-        write_raw_length(w, self.length);
+        w.end_object();
     }
 }
+
+/// The AEAD tag every QUIC packet protection algorithm adds (RFC 9001 §5.3).
+const AEAD_TAG_LEN: u64 = 16;
 
 /// `packet_dropped` trigger.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -234,8 +234,12 @@ impl QlogFrame {
         }
     }
 
-    pub(super) fn write(&self, w: &mut JsonWriter<'_>) {
+    /// Writes the frame; `frame_size` (qvis's dialect) is its encoded length.
+    pub(super) fn write(&self, w: &mut JsonWriter<'_>, frame_size: Option<u64>) {
         w.begin_object();
+        if let Some(size) = frame_size {
+            w.u64("frame_size", size);
+        }
         match self {
             Self::Padding { len } => {
                 w.str("frame_type", "padding");
@@ -280,6 +284,10 @@ impl QlogFrame {
             Self::Crypto { offset, length } => {
                 w.str("frame_type", "crypto");
                 w.u64("offset", *offset);
+                if w.qvis() {
+                    // qlog 0.3 spelled the data length `length`.
+                    w.u64("length", *length);
+                }
                 write_raw_length(w, *length);
             }
             Self::NewToken { length } => {
@@ -295,6 +303,9 @@ impl QlogFrame {
                 w.u64("stream_id", *stream_id);
                 w.u64("offset", *offset);
                 w.bool("fin", *fin);
+                if w.qvis() {
+                    w.u64("length", *length);
+                }
                 write_raw_length(w, *length);
             }
             Self::MaxData { maximum } => {
@@ -408,25 +419,62 @@ pub(super) fn write_transport_error(w: &mut JsonWriter<'_>, key: &str, code: u64
     }
 }
 
-/// Frames of a packet's plaintext payload, as qlog represents them. A
-/// frame that does not decode ends the list (only possible for received
-/// packets, which then close the connection).
-pub fn frames_of(payload: &[u8], ack_delay_exponent: u8) -> Vec<QlogFrame> {
-    Frames::new(payload)
-        .map_while(Result::ok)
-        .map(|f| QlogFrame::from_frame(&f, ack_delay_exponent))
-        .collect()
+/// A packet's frames as qlog represents them, with each frame's encoded
+/// length (qvis draws packets frame by frame from those).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PacketFrames {
+    /// The frames, in packet order.
+    pub frames: Vec<QlogFrame>,
+    /// The encoded length of each frame, in bytes.
+    pub sizes: Vec<u64>,
 }
 
-/// Appends `len` bytes of padding to `frames`, merging with a trailing
-/// padding frame (the packet builder pads after the frames were written).
-pub fn add_padding(frames: &mut Vec<QlogFrame>, len: u64) {
-    if len == 0 {
-        return;
+impl PacketFrames {
+    /// The frames of a packet's plaintext payload. A frame that does not
+    /// decode ends the list (only possible for received packets, which
+    /// then close the connection).
+    pub fn of(payload: &[u8], ack_delay_exponent: u8) -> Self {
+        let mut out = Self::default();
+        let mut frames = Frames::new(payload);
+        let mut left = payload.len();
+        while let Some(Ok(f)) = frames.next() {
+            out.frames.push(QlogFrame::from_frame(&f, ack_delay_exponent));
+            let rest = frames.remaining().len();
+            out.sizes.push((left - rest) as u64);
+            left = rest;
+        }
+        out
     }
-    if let Some(QlogFrame::Padding { len: l }) = frames.last_mut() {
-        *l += len;
-    } else {
-        frames.push(QlogFrame::Padding { len });
+
+    /// Appends `len` bytes of padding, merging with a trailing padding
+    /// frame (the packet builder pads after the frames were written).
+    pub fn add_padding(&mut self, len: u64) {
+        if len == 0 {
+            return;
+        }
+        if let (Some(QlogFrame::Padding { len: l }), Some(size)) =
+            (self.frames.last_mut(), self.sizes.last_mut())
+        {
+            *l += len;
+            *size += len;
+        } else {
+            self.frames.push(QlogFrame::Padding { len });
+            self.sizes.push(len);
+        }
+    }
+
+    /// The plaintext payload's length: the frames' lengths added up.
+    pub fn payload_length(&self) -> u64 {
+        self.sizes.iter().sum()
+    }
+
+    /// Writes the `frames` array; in qvis's dialect each frame also
+    /// carries its encoded length as `frame_size`.
+    pub(super) fn write(&self, w: &mut JsonWriter<'_>) {
+        w.array("frames");
+        for (f, &size) in self.frames.iter().zip(&self.sizes) {
+            f.write(w, w.qvis().then_some(size));
+        }
+        w.end_array();
     }
 }

@@ -10,11 +10,24 @@ pub(crate) struct JsonWriter<'a> {
     out: &'a mut Vec<u8>,
     /// Whether the innermost open container already holds a member.
     needs_comma: bool,
+    /// Whether the record is written in qvis's dialect (qlog 0.3 field
+    /// spellings beside the draft's).
+    qvis: bool,
 }
 
 impl<'a> JsonWriter<'a> {
     pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
-        Self { out, needs_comma: false }
+        Self { out, needs_comma: false, qvis: false }
+    }
+
+    /// Writes qvis's dialect from here on (see `qlog::QlogFormat::Qvis`).
+    pub(crate) fn set_qvis(&mut self, qvis: bool) {
+        self.qvis = qvis;
+    }
+
+    /// Whether the record is in qvis's dialect.
+    pub(crate) fn qvis(&self) -> bool {
+        self.qvis
     }
 
     fn separator(&mut self) {

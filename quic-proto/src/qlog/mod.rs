@@ -236,6 +236,7 @@ impl ConnectionQlog {
         self.buf.clear();
         self.buf.push(RECORD_SEPARATOR);
         let mut w = JsonWriter::new(&mut self.buf);
+        w.set_qvis(self.format == QlogFormat::Qvis);
         w.begin_object();
         w.millis("time", u64::try_from(since.as_nanos()).unwrap_or(u64::MAX));
         match self.format {
