@@ -20,6 +20,7 @@ mod recv;
 mod send;
 mod spaces;
 mod streams;
+mod testing_hooks;
 #[cfg(test)]
 mod tests;
 mod timers;

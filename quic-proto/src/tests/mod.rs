@@ -30,7 +30,7 @@ use crate::connection::{ConnectionError, Event};
 use crate::error::TransportErrorCode;
 use crate::frame::Frame;
 use crate::stream_id::Side;
-use crate::testing::pair::{Direction, Pair};
+use crate::testing::pair::Pair;
 
 /// Encodes `frames` back to back, as a packet payload.
 pub(crate) fn encode(frames: &[Frame<'_>]) -> Vec<u8> {
@@ -43,9 +43,7 @@ pub(crate) fn encode(frames: &[Frame<'_>]) -> Vec<u8> {
 
 /// `from` sends a 1-RTT packet carrying exactly `frames` (already encoded).
 pub(crate) fn inject_frames(pair: &mut Pair, from: Side, frames: &[u8]) {
-    let now = pair.now();
-    let datagram = pair.conn(from).forge_packet(now, frames);
-    pair.inject(Direction::from_sender(from), datagram);
+    pair.inject_frames(from, frames);
 }
 
 /// The transport error `side` closed the connection with, if it did.

@@ -407,6 +407,16 @@ impl Pair {
         self.observer = Some(Box::new(observer));
     }
 
+    /// Plays a hostile but authenticated peer: `from`'s connection seals
+    /// exactly `frames` (encoded) into a 1-RTT packet
+    /// ([`Connection::forge_packet`]) and it goes on the link towards the
+    /// other side. Needs a completed handshake.
+    pub fn inject_frames(&mut self, from: Side, frames: &[u8]) {
+        let now = self.now;
+        let datagram = self.conn(from).forge_packet(now, frames);
+        self.inject(Direction::from_sender(from), datagram);
+    }
+
     /// Puts `data` on the link in `direction` as if its sender had sent it,
     /// bypassing the hook and the link model: it arrives after the link's
     /// latency. For datagrams a test forges.
