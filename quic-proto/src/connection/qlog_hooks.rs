@@ -70,6 +70,13 @@ impl Connection {
             chosen_version: Some(version[0]),
         });
         self.qlog_params(now, Initiator::Local);
+        let (initial_rtt, mtu, window) =
+            (self.loss.rtt().smoothed_rtt(), self.path.mtu, self.cc.window());
+        self.qlog_event(now, || Event::RecoveryParametersSet {
+            initial_rtt,
+            max_datagram_size: u64::from(mtu),
+            initial_congestion_window: window,
+        });
         if self.spaces[SpaceId::Initial as usize].keys.is_some() {
             self.qlog_keys_installed(now, EncryptionLevel::Initial);
         }

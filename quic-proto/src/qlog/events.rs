@@ -214,6 +214,11 @@ impl PacketEvent {
     }
 }
 
+/// A duration in whole nanoseconds, saturating.
+fn nanos(d: core::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// The AEAD tag every QUIC packet protection algorithm adds (RFC 9001 §5.3).
 const AEAD_TAG_LEN: u64 = 16;
 
@@ -498,6 +503,17 @@ pub enum Event<'a> {
         /// `trigger`.
         trigger: LossTrigger,
     },
+    /// `quic:recovery_parameters_set`: the loss detection and congestion
+    /// control constants (RFC 9002 Appendix A.2, B.2) a connection starts
+    /// with.
+    RecoveryParametersSet {
+        /// `initial_rtt`.
+        initial_rtt: core::time::Duration,
+        /// `max_datagram_size`.
+        max_datagram_size: u64,
+        /// `initial_congestion_window`.
+        initial_congestion_window: u64,
+    },
     /// `quic:recovery_metrics_updated`.
     RecoveryMetricsUpdated(RecoveryMetrics),
     /// `quic:congestion_state_updated`.
@@ -582,6 +598,7 @@ impl Event<'_> {
             Self::PacketBuffered { .. } => "quic:packet_buffered",
             Self::PacketsAcked { .. } => "quic:packets_acked",
             Self::PacketLost { .. } => "quic:packet_lost",
+            Self::RecoveryParametersSet { .. } => "quic:recovery_parameters_set",
             Self::RecoveryMetricsUpdated(_) => "quic:recovery_metrics_updated",
             Self::CongestionStateUpdated { .. } => "quic:congestion_state_updated",
             Self::KeyUpdated { .. } => "quic:key_updated",
@@ -676,6 +693,21 @@ impl Event<'_> {
                         LossTrigger::TimeThreshold => "time_threshold",
                     },
                 );
+            }
+            Self::RecoveryParametersSet {
+                initial_rtt,
+                max_datagram_size,
+                initial_congestion_window,
+            } => {
+                use crate::recovery::loss::{PACKET_THRESHOLD, PERSISTENT_CONGESTION_THRESHOLD};
+                w.u64("reordering_threshold", PACKET_THRESHOLD);
+                // kTimeThreshold, 9/8 (RtTEstimator::loss_delay).
+                w.f64("time_threshold", 1.125);
+                w.millis("timer_granularity", nanos(crate::recovery::rtt::GRANULARITY));
+                w.millis("initial_rtt", nanos(*initial_rtt));
+                w.u64("max_datagram_size", *max_datagram_size);
+                w.u64("initial_congestion_window", *initial_congestion_window);
+                w.u64("persistent_congestion_threshold", PERSISTENT_CONGESTION_THRESHOLD.into());
             }
             Self::RecoveryMetricsUpdated(m) => m.write(w),
             Self::CongestionStateUpdated { old, new } => {

@@ -34,6 +34,7 @@ pub(super) fn legacy_name(event: &Event<'_>) -> &'static str {
         Event::PacketsAcked { .. } => "transport:packets_acked",
         Event::StreamStateUpdated { .. } => "transport:stream_state_updated",
         Event::PacketLost { .. } => "recovery:packet_lost",
+        Event::RecoveryParametersSet { .. } => "recovery:parameters_set",
         Event::RecoveryMetricsUpdated(_) => "recovery:metrics_updated",
         Event::CongestionStateUpdated { .. } => "recovery:congestion_state_updated",
         Event::TimerUpdated { .. } => "recovery:loss_timer_updated",

@@ -549,6 +549,16 @@ fn check_event(name: &str, data: &Json) {
             is_num(has(data, "raw"), "length");
             one_of(data, "trigger", &["backpressure", "keys_unavailable"]);
         }
+        "quic:recovery_parameters_set" => {
+            assert_eq!(has(data, "reordering_threshold").num(), Some(3.0));
+            assert_eq!(has(data, "time_threshold").num(), Some(1.125));
+            assert_eq!(has(data, "timer_granularity").num(), Some(1.0));
+            assert_eq!(has(data, "initial_rtt").num(), Some(333.0));
+            for k in ["max_datagram_size", "initial_congestion_window"] {
+                is_num(data, k);
+            }
+            assert_eq!(has(data, "persistent_congestion_threshold").num(), Some(3.0));
+        }
         "quic:recovery_metrics_updated" => {
             const FIELDS: &[&str] = &[
                 "min_rtt",
@@ -706,6 +716,7 @@ fn a_handshake_and_transfer_log_conforms_to_the_draft() {
             "quic:parameters_set",
             "quic:version_information",
             "quic:alpn_information",
+            "quic:recovery_parameters_set",
             "quic:recovery_metrics_updated",
             "quic:congestion_state_updated",
             "quic:key_updated",
@@ -979,6 +990,7 @@ fn the_qvis_format_is_the_same_log_under_qvis_names() {
             "stream_state_updated" => "transport:stream_state_updated",
             "packet_lost" => "recovery:packet_lost",
             "recovery_metrics_updated" => "recovery:metrics_updated",
+            "recovery_parameters_set" => "recovery:parameters_set",
             "congestion_state_updated" => "recovery:congestion_state_updated",
             "timer_updated" => "recovery:loss_timer_updated",
             "key_updated" => "security:key_updated",
