@@ -401,6 +401,23 @@ fn qlog_format_qvis_uses_the_names_qvis_draws() {
     assert!(!text.contains("\"name\":\"quic:"), "{text}");
 }
 
+/// A demo file larger than the free space is refused before it is written.
+#[test]
+fn demo_larger_than_the_disk_is_refused_up_front() {
+    let site = Site::new();
+    let tmp = site.path("tmp-full");
+    std::fs::create_dir(&tmp).unwrap();
+    let output = Command::new(QUIC)
+        .args(["demo", "--size", "1000000000"])
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    let (code, reason) = failure(&output);
+    assert_eq!(code, 1, "{reason}");
+    assert!(reason.contains("GiB free"), "{reason}");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "nothing left behind");
+}
+
 /// An interrupted demo removes its generated file.
 #[test]
 fn interrupted_demo_leaves_no_file_behind() {

@@ -22,6 +22,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
     }
     let size = args.size << 20;
     let dir = ScratchDir::new("quic-demo")?;
+    dir.ensure_room(size)?;
     run_in(args, size, dir.path())
 }
 

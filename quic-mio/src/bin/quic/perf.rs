@@ -87,6 +87,7 @@ pub(crate) fn run(args: &PerfArgs) -> Result<(), Failure> {
     }
     let size = args.size << 20;
     let dir = ScratchDir::new("quic-perf")?;
+    dir.ensure_room(size)?;
     run_in(args, size, dir.path())
 }
 

@@ -42,6 +42,39 @@ impl ScratchDir {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Fails, before anything is written, when the directory's file system
+    /// has less than `bytes` (and a 64 MiB margin) free: a large `--size`
+    /// would otherwise fill the disk and fail late.
+    pub(crate) fn ensure_room(&self, bytes: u64) -> Result<(), Failure> {
+        let Some(free) = free_bytes(&self.path) else { return Ok(()) };
+        if bytes.saturating_add(64 << 20) <= free {
+            return Ok(());
+        }
+        let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+        Err(Failure::other(format!(
+            "the generated file needs {:.1} GiB in {}, which has {:.1} GiB free \
+             (a smaller --size, or TMPDIR pointing elsewhere)",
+            gib(bytes),
+            self.path.display(),
+            gib(free)
+        )))
+    }
+}
+
+/// Free bytes for an unprivileged user on the file system holding `path`;
+/// `None` if the system cannot say.
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: all-zero bytes are a valid `statvfs` (plain integers).
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is a NUL-terminated string and `st` a live statvfs
+    // the call only writes to.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &raw mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 impl Drop for ScratchDir {
