@@ -106,22 +106,41 @@ impl QlogSink for VecSink {
 }
 
 /// A sink over any [`std::io::Write`] a driver opened (a buffered file).
-/// Write errors stop further writes; [`WriterSink::error`] keeps the first.
-#[derive(Debug)]
-pub struct WriterSink<W> {
+/// The first write error stops further writes (a partial record would
+/// corrupt the JSON-SEQ stream) and goes to the [`WriterSink::on_error`]
+/// handler, if any; the writer is flushed when the sink is dropped (when its
+/// connection goes), and a failure there is reported the same way.
+pub struct WriterSink<W: std::io::Write> {
     writer: W,
     error: Option<std::io::Error>,
+    on_error: Option<ErrorHandler>,
 }
+
+type ErrorHandler = Box<dyn FnMut(&std::io::Error) + Send>;
 
 impl<W: std::io::Write + Send> WriterSink<W> {
     /// A sink writing to `writer`.
     pub fn new(writer: W) -> Self {
-        Self { writer, error: None }
+        Self { writer, error: None, on_error: None }
+    }
+
+    /// Calls `handler` with the first write or flush error: the rest of the
+    /// connection's log is lost then, and the handler can say so.
+    pub fn on_error(mut self, handler: impl FnMut(&std::io::Error) + Send + 'static) -> Self {
+        self.on_error = Some(Box::new(handler));
+        self
     }
 
     /// The first write error, if any.
     pub fn error(&self) -> Option<&std::io::Error> {
         self.error.as_ref()
+    }
+
+    fn fail(&mut self, e: std::io::Error) {
+        if let Some(handler) = &mut self.on_error {
+            handler(&e);
+        }
+        self.error = Some(e);
     }
 }
 
@@ -130,8 +149,25 @@ impl<W: std::io::Write + Send> QlogSink for WriterSink<W> {
         if self.error.is_none()
             && let Err(e) = self.writer.write_all(record)
         {
-            self.error = Some(e);
+            self.fail(e);
         }
+    }
+}
+
+impl<W: std::io::Write> Drop for WriterSink<W> {
+    fn drop(&mut self) {
+        if self.error.is_none()
+            && let Err(e) = self.writer.flush()
+            && let Some(handler) = &mut self.on_error
+        {
+            handler(&e);
+        }
+    }
+}
+
+impl<W: std::io::Write> core::fmt::Debug for WriterSink<W> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WriterSink").field("error", &self.error).finish_non_exhaustive()
     }
 }
 

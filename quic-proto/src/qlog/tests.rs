@@ -1028,3 +1028,48 @@ fn the_qvis_format_is_the_same_log_under_qvis_names() {
         assert!(seen.contains_key(name), "seed {seed}: no {name}");
     }
 }
+
+/// A writer that takes `room` bytes, then fails; its flush fails if told.
+struct Failing {
+    room: usize,
+    flush_fails: bool,
+}
+
+impl std::io::Write for Failing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.room == 0 {
+            return Err(std::io::Error::other("disk full"));
+        }
+        let n = buf.len().min(self.room);
+        self.room -= n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.flush_fails { Err(std::io::Error::other("flush failed")) } else { Ok(()) }
+    }
+}
+
+#[test]
+fn writer_sink_reports_its_first_error_once_and_stops() {
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let seen = errors.clone();
+    let mut sink = WriterSink::new(Failing { room: 10, flush_fails: true })
+        .on_error(move |e| seen.lock().unwrap().push(e.to_string()));
+    sink.write(b"\x1e{\"a\":1}\n");
+    assert!(sink.error().is_none(), "the first record fits");
+    sink.write(b"\x1e{\"b\":2}\n");
+    sink.write(b"\x1e{\"c\":3}\n");
+    assert_eq!(sink.error().map(ToString::to_string).as_deref(), Some("disk full"));
+    drop(sink);
+    // Once failed, the sink neither writes nor flushes again.
+    assert_eq!(*errors.lock().unwrap(), ["disk full"]);
+
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let seen = errors.clone();
+    let mut sink = WriterSink::new(Failing { room: 100, flush_fails: true })
+        .on_error(move |e| seen.lock().unwrap().push(e.to_string()));
+    sink.write(b"\x1e{}\n");
+    drop(sink);
+    assert_eq!(*errors.lock().unwrap(), ["flush failed"], "the flush on drop is checked");
+}

@@ -8,14 +8,14 @@
 //! (certificate rejected, no common ALPN or cipher suite); 6 a file was
 //! missing or refused by the server. Failures print one line to stderr.
 
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use quic_proto::endpoint::EndpointConfig;
-use quic_proto::qlog::{self, QlogFormat, QlogSink};
+use quic_proto::qlog::{self, QlogFormat, QlogSink, WriterSink};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -189,8 +189,15 @@ impl CommonArgs {
             config.qlog(Arc::new(move |odcid, side| {
                 let path = dir.join(qlog::file_name(odcid, side));
                 match std::fs::File::create(&path) {
-                    Ok(file) => Some(Box::new(QlogFile { path, out: Some(BufWriter::new(file)) })
-                        as Box<dyn QlogSink>),
+                    Ok(file) => {
+                        let sink = WriterSink::new(BufWriter::new(file)).on_error(move |e| {
+                            eprintln!(
+                                "quic: qlog {}: {e}; the rest of this connection's log is lost",
+                                path.display()
+                            );
+                        });
+                        Some(Box::new(sink) as Box<dyn QlogSink>)
+                    }
                     Err(e) => {
                         // The connection goes on without its log.
                         eprintln!("quic: no qlog for this connection: {}: {e}", path.display());
@@ -204,46 +211,6 @@ impl CommonArgs {
             });
         }
         Ok(config)
-    }
-}
-
-/// A connection's qlog file. A write error is reported once on stderr and
-/// ends the log (a partial record would corrupt the JSON-SEQ file); the
-/// buffer is flushed when the connection goes, and a failure to do so is
-/// reported too.
-struct QlogFile {
-    path: PathBuf,
-    /// `None` once writing failed.
-    out: Option<BufWriter<std::fs::File>>,
-}
-
-impl QlogFile {
-    fn fail(&mut self, e: &std::io::Error) {
-        self.out = None;
-        eprintln!(
-            "quic: qlog {}: {e}; the rest of this connection's log is lost",
-            self.path.display()
-        );
-    }
-}
-
-impl QlogSink for QlogFile {
-    fn write(&mut self, record: &[u8]) {
-        if let Some(out) = &mut self.out
-            && let Err(e) = out.write_all(record)
-        {
-            self.fail(&e);
-        }
-    }
-}
-
-impl Drop for QlogFile {
-    fn drop(&mut self) {
-        if let Some(out) = &mut self.out
-            && let Err(e) = out.flush()
-        {
-            self.fail(&e);
-        }
     }
 }
 
