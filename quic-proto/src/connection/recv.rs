@@ -484,6 +484,12 @@ impl Connection {
             for (id, _) in f.stop_sending {
                 self.streams.pending_stop.insert(id);
             }
+            if let Some(limit) = f.data_blocked {
+                self.streams.on_data_blocked_lost(limit);
+            }
+            for (id, limit) in f.stream_data_blocked {
+                self.streams.on_stream_data_blocked_lost(id, limit);
+            }
             self.streams.pending_max_data |= f.max_data;
             self.streams.pending_max_streams[0] |= f.max_streams_bidi;
             self.streams.pending_max_streams[1] |= f.max_streams_uni;

@@ -152,7 +152,8 @@ impl Connection {
                 || self.ping_pending
                 || (self.handshake_confirmed && self.new_token_pending.is_some())
                 || self.cids.wants_send()
-                || self.streams.has_pending())
+                || self.streams.has_pending()
+                || self.streams.blocked_frames_pending())
     }
 
     fn header(&self, space: SpaceId) -> Header {
@@ -400,6 +401,13 @@ impl Connection {
             sent.ping = true; // ack-eliciting, counted in flight
         }
         self.streams.write_frames(buf, end, &mut sent.stream, &mut sent.reset_stream);
+        // After the STREAM frames: sending them is what uses up credit.
+        self.streams.write_blocked_frames(
+            buf,
+            end,
+            &mut sent.data_blocked,
+            &mut sent.stream_data_blocked,
+        );
         if self.ping_pending && buf.len() < end {
             Frame::Ping.encode(buf);
             self.ping_pending = false;

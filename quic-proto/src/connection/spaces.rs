@@ -63,7 +63,10 @@ pub(crate) struct SentFrames {
     pub(crate) max_streams_uni: bool,
     pub(crate) reset_stream: Vec<(StreamId, VarInt, u64)>,
     pub(crate) stop_sending: Vec<(StreamId, VarInt)>,
-    pub(crate) data_blocked: bool,
+    /// DATA_BLOCKED: the limit it reported.
+    pub(crate) data_blocked: Option<VarInt>,
+    /// STREAM_DATA_BLOCKED frames: stream and the limit reported.
+    pub(crate) stream_data_blocked: Vec<(StreamId, VarInt)>,
     pub(crate) ping: bool,
     pub(crate) new_token: Option<bytes::Bytes>,
     /// NEW_CONNECTION_ID frames: sequence numbers of our connection IDs.
@@ -84,7 +87,8 @@ impl SentFrames {
             || self.max_streams_uni
             || !self.reset_stream.is_empty()
             || !self.stop_sending.is_empty()
-            || self.data_blocked
+            || self.data_blocked.is_some()
+            || !self.stream_data_blocked.is_empty()
             || self.ping
             || self.new_token.is_some()
             || !self.new_cids.is_empty()

@@ -88,6 +88,12 @@ pub(crate) struct Streams {
     pub(crate) conn_send: SendCredit,
     pub(crate) conn_recv: RecvWindow,
     pub(crate) pending_max_data: bool,
+    /// A DATA_BLOCKED frame may be due: connection credit ran out with data
+    /// waiting (checked again when the frame is written).
+    pending_data_blocked: bool,
+    /// Streams whose STREAM_DATA_BLOCKED may be due, in ID order so that a
+    /// recorded run replays byte for byte.
+    pending_stream_blocked: std::collections::BTreeSet<StreamId>,
     pub(crate) events: VecDeque<StreamEvent>,
     resets_received: u64,
     max_resets: u64,
@@ -131,6 +137,8 @@ impl Streams {
             conn_send: SendCredit::new(VarInt::ZERO),
             conn_recv: RecvWindow::new(conn_window, max_conn),
             pending_max_data: false,
+            pending_data_blocked: false,
+            pending_stream_blocked: std::collections::BTreeSet::new(),
             events: VecDeque::new(),
             resets_received: 0,
             max_resets,
@@ -286,6 +294,7 @@ impl Streams {
                 if !self.send_queue.contains(&id) {
                     self.send_queue.push_back(id);
                 }
+                self.note_blocked(id);
                 Ok(n)
             }
             Err(BufferWriteError::Blocked) => Err(WriteError::Blocked),
@@ -595,7 +604,10 @@ impl Streams {
                 sent_resets.push((id, code, final_size));
                 continue;
             }
-            let Some(offset) = stream.buf.next_transmit_offset(limit) else { continue };
+            let Some(offset) = stream.buf.next_transmit_offset(limit) else {
+                self.note_blocked(id);
+                continue;
+            };
             let room = space_end - buf.len();
             let offset_v = VarInt::saturating_from_u64(offset);
             // The last frame in a packet needs no Length field; keep it
@@ -623,8 +635,102 @@ impl Streams {
             sent_stream.push((id, chunk.offset..chunk.end(), chunk.fin));
             if stream.buf.next_transmit_offset(limit).is_some() || stream.reset_pending.is_some() {
                 self.send_queue.push_back(id);
+            } else {
+                self.note_blocked(id);
             }
         }
+    }
+
+    // ----- blocked signals (RFC 9000 §4.1, §19.12, §19.13) -----
+
+    /// Notes that stream `id` may be blocked by flow control: it has data
+    /// never sent and its credit, or the connection's, is used up at a
+    /// limit not yet reported.
+    fn note_blocked(&mut self, id: StreamId) {
+        let Some(s) = self.send.get(&id) else { return };
+        if s.buf.unsent() == 0 || s.buf.is_reset() || s.stopped.is_some() {
+            return;
+        }
+        if s.credit.blocked_unreported().is_some() {
+            self.pending_stream_blocked.insert(id);
+        }
+        if self.conn_send.blocked_unreported().is_some() {
+            self.pending_data_blocked = true;
+        }
+    }
+
+    /// Whether a DATA_BLOCKED or STREAM_DATA_BLOCKED frame may be due.
+    pub(crate) fn blocked_frames_pending(&self) -> bool {
+        self.pending_data_blocked || !self.pending_stream_blocked.is_empty()
+    }
+
+    //= https://www.rfc-editor.org/rfc/rfc9000#section-4.1
+    //# A sender SHOULD send a STREAM_DATA_BLOCKED or
+    //# DATA_BLOCKED frame to indicate to the receiver that it has data to write but is
+    //# blocked by flow control limits.
+    /// Writes the due DATA_BLOCKED and STREAM_DATA_BLOCKED frames that fit
+    /// before `space_end`, once per limit; records them in `sent_data` and
+    /// `sent_streams` for loss recovery.
+    pub(crate) fn write_blocked_frames(
+        &mut self,
+        buf: &mut Vec<u8>,
+        space_end: usize,
+        sent_data: &mut Option<VarInt>,
+        sent_streams: &mut Vec<(StreamId, VarInt)>,
+    ) {
+        if self.pending_data_blocked {
+            match self.conn_send.blocked_unreported() {
+                Some(limit) => {
+                    let frame = crate::frame::DataBlocked { limit };
+                    if buf.len() + frame.encoded_len() <= space_end {
+                        frame.encode(buf);
+                        self.conn_send.on_blocked_sent(limit);
+                        *sent_data = Some(limit);
+                        self.pending_data_blocked = false;
+                    }
+                }
+                None => self.pending_data_blocked = false,
+            }
+        }
+        while let Some(&id) = self.pending_stream_blocked.first() {
+            let limit = self
+                .send
+                .get(&id)
+                .filter(|s| s.buf.unsent() > 0 && !s.buf.is_reset() && s.stopped.is_none())
+                .and_then(|s| s.credit.blocked_unreported());
+            let Some(limit) = limit else {
+                self.pending_stream_blocked.remove(&id);
+                continue;
+            };
+            let frame = crate::frame::StreamDataBlocked { id, limit };
+            if buf.len() + frame.encoded_len() > space_end {
+                break;
+            }
+            frame.encode(buf);
+            if let Some(s) = self.send.get_mut(&id) {
+                s.credit.on_blocked_sent(limit);
+            }
+            sent_streams.push((id, limit));
+            self.pending_stream_blocked.remove(&id);
+        }
+    }
+
+    //= https://www.rfc-editor.org/rfc/rfc9000#section-13.3
+    //# A new frame is sent if a packet containing the most recent frame for a scope
+    //# is lost, but only while the endpoint is blocked on the corresponding limit.
+    /// A packet with a DATA_BLOCKED reporting `limit` was lost.
+    pub(crate) fn on_data_blocked_lost(&mut self, limit: VarInt) {
+        self.conn_send.on_blocked_lost(limit);
+        if self.conn_send.blocked_unreported().is_some() {
+            self.pending_data_blocked = true;
+        }
+    }
+
+    /// A packet with a STREAM_DATA_BLOCKED for `id` at `limit` was lost.
+    pub(crate) fn on_stream_data_blocked_lost(&mut self, id: StreamId, limit: VarInt) {
+        let Some(s) = self.send.get_mut(&id) else { return };
+        s.credit.on_blocked_lost(limit);
+        self.note_blocked(id);
     }
 
     /// The next stream to send from: the highest priority, round-robin among equals.

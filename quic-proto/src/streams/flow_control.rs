@@ -111,11 +111,30 @@ impl SendCredit {
     //# DATA_BLOCKED frame to indicate to the receiver that it has data to write but is
     //# blocked by flow control limits.
     pub fn poll_blocked(&mut self) -> Option<VarInt> {
-        if !self.is_blocked() || self.blocked_reported == Some(self.max) {
-            return None;
+        let limit = self.blocked_unreported()?;
+        self.on_blocked_sent(limit);
+        Some(limit)
+    }
+
+    /// The limit to report in a blocked frame if we are blocked at a limit
+    /// not reported yet; unlike [`SendCredit::poll_blocked`] it marks
+    /// nothing, for a caller that may find no room for the frame.
+    pub fn blocked_unreported(&self) -> Option<VarInt> {
+        (self.is_blocked() && self.blocked_reported != Some(self.max)).then(|| self.max())
+    }
+
+    /// A blocked frame reporting `limit` was sent.
+    pub fn on_blocked_sent(&mut self, limit: VarInt) {
+        self.blocked_reported = Some(limit.into_inner());
+    }
+
+    /// The packet with the latest blocked frame, reporting `limit`, was
+    /// lost: the next [`SendCredit::blocked_unreported`] reports it again
+    /// if we are still blocked there (RFC 9000 §13.3).
+    pub fn on_blocked_lost(&mut self, limit: VarInt) {
+        if self.blocked_reported == Some(limit.into_inner()) {
+            self.blocked_reported = None;
         }
-        self.blocked_reported = Some(self.max);
-        Some(self.max())
     }
 }
 

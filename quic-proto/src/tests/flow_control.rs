@@ -164,3 +164,114 @@ fn max_data_wakes_a_stream_blocked_on_connection_credit() {
     });
     one_write_transfer(&mut pair, 100_000);
 }
+
+/// The blocked frames (`data_blocked`, `stream_data_blocked`) in the
+/// client's sent packets, from its qlog: (frame type, limit), in order.
+fn blocked_frames_sent(log: &[u8]) -> Vec<(String, u64)> {
+    let text = String::from_utf8_lossy(log);
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| l.contains("\"name\":\"quic:packet_sent\"")) {
+        for kind in ["stream_data_blocked", "data_blocked"] {
+            let needle = format!("\"frame_type\":\"{kind}\"");
+            let mut rest = line;
+            while let Some(at) = rest.find(&needle) {
+                rest = &rest[at + needle.len()..];
+                let limit = rest.split("\"limit\":").nth(1).expect("a limit");
+                let digits: String = limit.chars().take_while(char::is_ascii_digit).collect();
+                out.push((kind.to_owned(), digits.parse().unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// A pair whose client logs qlog into `sink` and whose server grants
+/// `stream` bytes per stream and `conn` bytes per connection.
+fn logged_client(seed: u64, sink: &crate::qlog::VecSink, stream: u32, conn: u32) -> Pair {
+    let mut server = TransportConfig::default();
+    server
+        .initial_max_stream_data(VarInt::from_u32(stream))
+        .initial_max_data(VarInt::from_u32(conn));
+    let s = sink.clone();
+    Pair::builder(seed)
+        .server_transport(server)
+        .client_endpoint(move |config| {
+            let sink = s.clone();
+            config.qlog(std::sync::Arc::new(move |_, _| {
+                Some(Box::new(sink.clone()) as Box<dyn crate::qlog::QlogSink>)
+            }));
+        })
+        .build()
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-4.1
+//= type=test
+//# A sender SHOULD send a STREAM_DATA_BLOCKED or
+//# DATA_BLOCKED frame to indicate to the receiver that it has data to write but is
+//# blocked by flow control limits.
+#[test]
+fn a_sender_blocked_by_flow_control_says_so_once_per_limit() {
+    const WINDOW: u32 = 16 * 1024;
+    let sink = crate::qlog::VecSink::new();
+    let mut pair = logged_client(307, &sink, WINDOW, 1 << 20);
+    pair.handshake();
+    let id = pair.client().open_stream(Dir::Uni).unwrap();
+    let data = payload(100_000, 4);
+    pair.client().write(id, &data).unwrap();
+    pair.drive_for(Duration::from_secs(3));
+    assert_eq!(
+        blocked_frames_sent(&sink.contents()),
+        [("stream_data_blocked".to_owned(), u64::from(WINDOW))],
+        "one STREAM_DATA_BLOCKED at the stream limit, however long it stays blocked"
+    );
+    // Reading returns credit; blocked again at the next limit, reported again.
+    assert_eq!(pair.server().accept_stream(Dir::Uni), Some(id));
+    read_available(&mut pair, id);
+    pair.drive_for(Duration::from_secs(3));
+    let frames = blocked_frames_sent(&sink.contents());
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert!(frames[1].1 > u64::from(WINDOW), "{frames:?}");
+}
+
+#[test]
+fn a_sender_out_of_connection_credit_sends_data_blocked() {
+    const CONN: u32 = 24 * 1024;
+    let sink = crate::qlog::VecSink::new();
+    let mut pair = logged_client(308, &sink, 1 << 20, CONN);
+    pair.handshake();
+    let id = pair.client().open_stream(Dir::Uni).unwrap();
+    pair.client().write(id, &payload(100_000, 5)).unwrap();
+    pair.drive_for(Duration::from_secs(3));
+    assert_eq!(
+        blocked_frames_sent(&sink.contents()),
+        [("data_blocked".to_owned(), u64::from(CONN))]
+    );
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-13.3
+//= type=test
+//# A new frame is sent if a packet containing the most recent frame for a scope
+//# is lost, but only while the endpoint is blocked on the corresponding limit.
+#[test]
+fn a_lost_blocked_frame_is_sent_again_while_still_blocked() {
+    // Small enough that the first packet of data already hits the limit.
+    const WINDOW: u32 = 1000;
+    let sink = crate::qlog::VecSink::new();
+    let mut pair = logged_client(309, &sink, WINDOW, 1 << 20);
+    pair.handshake();
+    let id = pair.client().open_stream(Dir::Uni).unwrap();
+    pair.client().write(id, &payload(100_000, 6)).unwrap();
+    // Lose every client datagram for a while: the STREAM_DATA_BLOCKED
+    // (and the data before it) goes missing, and comes again.
+    pair.link(Direction::ClientToServer).loss(1.0);
+    pair.drive_for(Duration::from_millis(200));
+    pair.link(Direction::ClientToServer).loss(0.0);
+    pair.drive_for(Duration::from_secs(5));
+    let frames = blocked_frames_sent(&sink.contents());
+    assert!(frames.len() >= 2, "sent again after the loss: {frames:?}");
+    assert!(frames.iter().all(|f| f == &("stream_data_blocked".to_owned(), u64::from(WINDOW))));
+    // Once delivered, it is not repeated while the limit stays.
+    let before = frames.len();
+    pair.drive_for(Duration::from_secs(3));
+    assert_eq!(blocked_frames_sent(&sink.contents()).len(), before);
+}
