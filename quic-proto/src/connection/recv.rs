@@ -490,6 +490,9 @@ impl Connection {
             for (id, limit) in f.stream_data_blocked {
                 self.streams.on_stream_data_blocked_lost(id, limit);
             }
+            for (dir, limit) in f.streams_blocked {
+                self.streams.on_streams_blocked_lost(dir, limit);
+            }
             self.streams.pending_max_data |= f.max_data;
             self.streams.pending_max_streams[0] |= f.max_streams_bidi;
             self.streams.pending_max_streams[1] |= f.max_streams_uni;

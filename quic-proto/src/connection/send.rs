@@ -408,6 +408,7 @@ impl Connection {
             &mut sent.data_blocked,
             &mut sent.stream_data_blocked,
         );
+        self.streams.write_streams_blocked_frames(buf, end, &mut sent.streams_blocked);
         if self.ping_pending && buf.len() < end {
             Frame::Ping.encode(buf);
             self.ping_pending = false;

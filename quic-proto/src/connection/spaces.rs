@@ -67,6 +67,8 @@ pub(crate) struct SentFrames {
     pub(crate) data_blocked: Option<VarInt>,
     /// STREAM_DATA_BLOCKED frames: stream and the limit reported.
     pub(crate) stream_data_blocked: Vec<(StreamId, VarInt)>,
+    /// STREAMS_BLOCKED frames: direction and the limit reported.
+    pub(crate) streams_blocked: Vec<(crate::stream_id::Dir, VarInt)>,
     pub(crate) ping: bool,
     pub(crate) new_token: Option<bytes::Bytes>,
     /// NEW_CONNECTION_ID frames: sequence numbers of our connection IDs.
@@ -89,6 +91,7 @@ impl SentFrames {
             || !self.stop_sending.is_empty()
             || self.data_blocked.is_some()
             || !self.stream_data_blocked.is_empty()
+            || !self.streams_blocked.is_empty()
             || self.ping
             || self.new_token.is_some()
             || !self.new_cids.is_empty()

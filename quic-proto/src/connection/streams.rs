@@ -94,6 +94,8 @@ pub(crate) struct Streams {
     /// Streams whose STREAM_DATA_BLOCKED may be due, in ID order so that a
     /// recorded run replays byte for byte.
     pending_stream_blocked: std::collections::BTreeSet<StreamId>,
+    /// A STREAMS_BLOCKED frame may be due, per direction (bidi, uni).
+    pending_streams_blocked: [bool; 2],
     pub(crate) events: VecDeque<StreamEvent>,
     resets_received: u64,
     max_resets: u64,
@@ -139,6 +141,7 @@ impl Streams {
             pending_max_data: false,
             pending_data_blocked: false,
             pending_stream_blocked: std::collections::BTreeSet::new(),
+            pending_streams_blocked: [false; 2],
             events: VecDeque::new(),
             resets_received: 0,
             max_resets,
@@ -205,7 +208,15 @@ impl Streams {
     /// Opens a stream of `dir`, or `None` if the peer's limit is reached
     /// (a `StreamEvent::Available` follows when it rises).
     pub(crate) fn open(&mut self, dir: Dir) -> Option<StreamId> {
-        let index = self.limits[dir_index(dir)].open()?;
+        let Some(index) = self.limits[dir_index(dir)].open() else {
+            //= https://www.rfc-editor.org/rfc/rfc9000#section-4.6
+            //# An endpoint that is unable to open a new stream due to the peer's limits SHOULD
+            //# send a STREAMS_BLOCKED frame ({{frame-streams-blocked}}).
+            if self.limits[dir_index(dir)].blocked_unreported().is_some() {
+                self.pending_streams_blocked[dir_index(dir)] = true;
+            }
+            return None;
+        };
         let id = StreamId::new(self.side, dir, index)?;
         let send = self.new_send(id);
         self.send.insert(id, send);
@@ -661,7 +672,46 @@ impl Streams {
 
     /// Whether a DATA_BLOCKED or STREAM_DATA_BLOCKED frame may be due.
     pub(crate) fn blocked_frames_pending(&self) -> bool {
-        self.pending_data_blocked || !self.pending_stream_blocked.is_empty()
+        self.pending_data_blocked
+            || !self.pending_stream_blocked.is_empty()
+            || self.pending_streams_blocked.iter().any(|p| *p)
+    }
+
+    /// Writes the due STREAMS_BLOCKED frames that fit before `space_end`,
+    /// once per limit; records them in `sent` for loss recovery.
+    pub(crate) fn write_streams_blocked_frames(
+        &mut self,
+        buf: &mut Vec<u8>,
+        space_end: usize,
+        sent: &mut Vec<(Dir, VarInt)>,
+    ) {
+        for dir in [Dir::Bi, Dir::Uni] {
+            let i = dir_index(dir);
+            if !self.pending_streams_blocked[i] {
+                continue;
+            }
+            let Some(limit) = self.limits[i].blocked_unreported() else {
+                self.pending_streams_blocked[i] = false;
+                continue;
+            };
+            let frame = crate::frame::StreamsBlocked { dir, limit };
+            if buf.len() + frame.encoded_len() > space_end {
+                continue;
+            }
+            frame.encode(buf);
+            self.limits[i].on_blocked_sent(limit);
+            self.pending_streams_blocked[i] = false;
+            sent.push((dir, limit));
+        }
+    }
+
+    /// A packet with a STREAMS_BLOCKED for `dir` at `limit` was lost.
+    pub(crate) fn on_streams_blocked_lost(&mut self, dir: Dir, limit: VarInt) {
+        let i = dir_index(dir);
+        self.limits[i].on_blocked_lost(limit);
+        if self.limits[i].blocked_unreported().is_some() {
+            self.pending_streams_blocked[i] = true;
+        }
     }
 
     //= https://www.rfc-editor.org/rfc/rfc9000#section-4.1

@@ -493,11 +493,29 @@ impl StreamLimits {
     //# An endpoint that is unable to open a new stream due to the peer's limits SHOULD
     //# send a STREAMS_BLOCKED frame ({{frame-streams-blocked}}).
     pub fn poll_blocked(&mut self) -> Option<VarInt> {
-        if self.can_open() || self.blocked_reported == Some(self.max_local) {
-            return None;
+        let limit = self.blocked_unreported()?;
+        self.on_blocked_sent(limit);
+        Some(limit)
+    }
+
+    /// The limit for a STREAMS_BLOCKED frame if we cannot open a stream at
+    /// a limit not reported yet; marks nothing.
+    pub fn blocked_unreported(&self) -> Option<VarInt> {
+        (!self.can_open() && self.blocked_reported != Some(self.max_local))
+            .then(|| self.max_local())
+    }
+
+    /// A STREAMS_BLOCKED frame reporting `limit` was sent.
+    pub fn on_blocked_sent(&mut self, limit: VarInt) {
+        self.blocked_reported = Some(limit.into_inner());
+    }
+
+    /// The packet with the latest STREAMS_BLOCKED, reporting `limit`, was
+    /// lost: report it again if still blocked there (RFC 9000 §13.3).
+    pub fn on_blocked_lost(&mut self, limit: VarInt) {
+        if self.blocked_reported == Some(limit.into_inner()) {
+            self.blocked_reported = None;
         }
-        self.blocked_reported = Some(self.max_local);
-        Some(self.max_local())
     }
 }
 

@@ -171,7 +171,7 @@ fn blocked_frames_sent(log: &[u8]) -> Vec<(String, u64)> {
     let text = String::from_utf8_lossy(log);
     let mut out = Vec::new();
     for line in text.lines().filter(|l| l.contains("\"name\":\"quic:packet_sent\"")) {
-        for kind in ["stream_data_blocked", "data_blocked"] {
+        for kind in ["stream_data_blocked", "data_blocked", "streams_blocked"] {
             let needle = format!("\"frame_type\":\"{kind}\"");
             let mut rest = line;
             while let Some(at) = rest.find(&needle) {
@@ -274,4 +274,33 @@ fn a_lost_blocked_frame_is_sent_again_while_still_blocked() {
     let before = frames.len();
     pair.drive_for(Duration::from_secs(3));
     assert_eq!(blocked_frames_sent(&sink.contents()).len(), before);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-4.6
+//= type=test
+//# An endpoint that is unable to open a new stream due to the peer's limits SHOULD
+//# send a STREAMS_BLOCKED frame ({{frame-streams-blocked}}).
+#[test]
+fn an_endpoint_out_of_streams_sends_streams_blocked_once_per_limit() {
+    let sink = crate::qlog::VecSink::new();
+    let mut server = TransportConfig::default();
+    server.max_concurrent_uni_streams(VarInt::from_u32(2));
+    let s = sink.clone();
+    let mut pair = Pair::builder(310)
+        .server_transport(server)
+        .client_endpoint(move |config| {
+            let sink = s.clone();
+            config.qlog(std::sync::Arc::new(move |_, _| {
+                Some(Box::new(sink.clone()) as Box<dyn crate::qlog::QlogSink>)
+            }));
+        })
+        .build();
+    pair.handshake();
+    assert!(pair.client().open_stream(Dir::Uni).is_some());
+    assert!(pair.client().open_stream(Dir::Uni).is_some());
+    for _ in 0..3 {
+        assert_eq!(pair.client().open_stream(Dir::Uni), None, "the peer allows two");
+        pair.drive_for(Duration::from_millis(200));
+    }
+    assert_eq!(blocked_frames_sent(&sink.contents()), [("streams_blocked".to_owned(), 2)]);
 }
