@@ -185,16 +185,18 @@ fn blocked_frames_sent(log: &[u8]) -> Vec<(String, u64)> {
     out
 }
 
-/// A pair whose client logs qlog into `sink` and whose server grants
-/// `stream` bytes per stream and `conn` bytes per connection.
-fn logged_client(seed: u64, sink: &crate::qlog::VecSink, stream: u32, conn: u32) -> Pair {
-    let mut server = TransportConfig::default();
-    server
-        .initial_max_stream_data(VarInt::from_u32(stream))
-        .initial_max_data(VarInt::from_u32(conn));
+/// A pair whose client logs qlog into `sink`, with the server's transport
+/// configured by `server`.
+fn logged_client(
+    seed: u64,
+    sink: &crate::qlog::VecSink,
+    server: impl FnOnce(&mut TransportConfig),
+) -> Pair {
+    let mut config = TransportConfig::default();
+    server(&mut config);
     let s = sink.clone();
     Pair::builder(seed)
-        .server_transport(server)
+        .server_transport(config)
         .client_endpoint(move |config| {
             let sink = s.clone();
             config.qlog(std::sync::Arc::new(move |_, _| {
@@ -202,6 +204,15 @@ fn logged_client(seed: u64, sink: &crate::qlog::VecSink, stream: u32, conn: u32)
             }));
         })
         .build()
+}
+
+/// `logged_client` with a server granting `stream` bytes per stream and
+/// `conn` bytes per connection.
+fn logged_windows(seed: u64, sink: &crate::qlog::VecSink, stream: u32, conn: u32) -> Pair {
+    logged_client(seed, sink, |c| {
+        c.initial_max_stream_data(VarInt::from_u32(stream))
+            .initial_max_data(VarInt::from_u32(conn));
+    })
 }
 
 //= https://www.rfc-editor.org/rfc/rfc9000#section-4.1
@@ -213,7 +224,7 @@ fn logged_client(seed: u64, sink: &crate::qlog::VecSink, stream: u32, conn: u32)
 fn a_sender_blocked_by_flow_control_says_so_once_per_limit() {
     const WINDOW: u32 = 16 * 1024;
     let sink = crate::qlog::VecSink::new();
-    let mut pair = logged_client(307, &sink, WINDOW, 1 << 20);
+    let mut pair = logged_windows(307, &sink, WINDOW, 1 << 20);
     pair.handshake();
     let id = pair.client().open_stream(Dir::Uni).unwrap();
     let data = payload(100_000, 4);
@@ -237,7 +248,7 @@ fn a_sender_blocked_by_flow_control_says_so_once_per_limit() {
 fn a_sender_out_of_connection_credit_sends_data_blocked() {
     const CONN: u32 = 24 * 1024;
     let sink = crate::qlog::VecSink::new();
-    let mut pair = logged_client(308, &sink, 1 << 20, CONN);
+    let mut pair = logged_windows(308, &sink, 1 << 20, CONN);
     pair.handshake();
     let id = pair.client().open_stream(Dir::Uni).unwrap();
     pair.client().write(id, &payload(100_000, 5)).unwrap();
@@ -257,7 +268,7 @@ fn a_lost_blocked_frame_is_sent_again_while_still_blocked() {
     // Small enough that the first packet of data already hits the limit.
     const WINDOW: u32 = 1000;
     let sink = crate::qlog::VecSink::new();
-    let mut pair = logged_client(309, &sink, WINDOW, 1 << 20);
+    let mut pair = logged_windows(309, &sink, WINDOW, 1 << 20);
     pair.handshake();
     let id = pair.client().open_stream(Dir::Uni).unwrap();
     pair.client().write(id, &payload(100_000, 6)).unwrap();
@@ -283,18 +294,9 @@ fn a_lost_blocked_frame_is_sent_again_while_still_blocked() {
 #[test]
 fn an_endpoint_out_of_streams_sends_streams_blocked_once_per_limit() {
     let sink = crate::qlog::VecSink::new();
-    let mut server = TransportConfig::default();
-    server.max_concurrent_uni_streams(VarInt::from_u32(2));
-    let s = sink.clone();
-    let mut pair = Pair::builder(310)
-        .server_transport(server)
-        .client_endpoint(move |config| {
-            let sink = s.clone();
-            config.qlog(std::sync::Arc::new(move |_, _| {
-                Some(Box::new(sink.clone()) as Box<dyn crate::qlog::QlogSink>)
-            }));
-        })
-        .build();
+    let mut pair = logged_client(310, &sink, |c| {
+        c.max_concurrent_uni_streams(VarInt::from_u32(2));
+    });
     pair.handshake();
     assert!(pair.client().open_stream(Dir::Uni).is_some());
     assert!(pair.client().open_stream(Dir::Uni).is_some());
