@@ -38,22 +38,9 @@ import sys
 import time
 from urllib.parse import unquote, urlsplit
 
-PEERS_HOME_DEFAULT = os.path.join(os.path.expanduser("~"), ".cache", "quic-proto-peers")
+from aioquic_env import require_aioquic  # noqa: E402  (before any aioquic import)
 
-try:
-    import aioquic  # noqa: F401
-except ImportError:
-    # Run by a python without aioquic: rerun once under the venv of install.sh.
-    _py = os.environ.get("QUIC_TEST_PEERS_PYTHON") or os.path.join(
-        os.environ.get("QUIC_TEST_PEERS_HOME") or PEERS_HOME_DEFAULT, "venv", "bin", "python"
-    )
-    if not os.environ.get("HQ_PEER_REEXEC") and os.access(_py, os.X_OK):
-        os.environ["HQ_PEER_REEXEC"] = "1"
-        os.execv(_py, [_py, os.path.abspath(__file__), *sys.argv[1:]])
-    sys.exit(
-        f"hq-client: error: aioquic is not importable by {sys.executable}; "
-        f"run conformance/peers/install.sh (it installs aioquic into {os.path.dirname(os.path.dirname(_py))})"
-    )
+require_aioquic("hq-client", __file__)
 
 from aioquic.asyncio import QuicConnectionProtocol
 from aioquic.quic.configuration import QuicConfiguration

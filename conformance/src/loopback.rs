@@ -12,9 +12,9 @@ use quic_proto::connection::{
     ClientConfig, Connection, ConnectionStats, ReadError, ServerConfig, TransportConfig, WriteError,
 };
 use quic_proto::testing::{TestPki, client_config, server_config};
-use quic_proto::{ConnectionId, Dir, RandomSource, SeededRandom, SystemRandom, VarInt, Version};
+use quic_proto::{Dir, RandomSource, SeededRandom, SystemRandom, VarInt, Version};
 
-use crate::udp::{Clock, drive, feed, wait_for_initial};
+use crate::udp::{Clock, accept_first, drive};
 
 const ALPN: &[u8] = b"quic-proto-demo";
 const LIMIT: Duration = Duration::from_secs(300);
@@ -57,24 +57,7 @@ fn serve(socket: &UdpSocket, pki: &TestPki, file: &Bytes) -> Result<(), String> 
         tls: Arc::new(server_config(pki, &[ALPN], 2)),
         transport: Arc::new(TransportConfig::default()),
     };
-    let first = wait_for_initial(socket, Duration::from_secs(30)).map_err(|e| e.to_string())?;
-    let local_cid = ConnectionId::random(&mut SystemRandom, 8);
-    let mut conn = Connection::accept(
-        clock.now(),
-        &config,
-        quic_proto::connection::AcceptParams {
-            version: first.version,
-            remote: first.from,
-            client_dcid: first.dcid,
-            client_scid: first.scid,
-            local_cid,
-            reset_token: quic_proto::StatelessResetToken::random(&mut SystemRandom),
-            retry: None,
-        },
-        Box::new(SystemRandom),
-    )
-    .map_err(|e| e.to_string())?;
-    feed(&mut conn, &clock, first.from, &first.datagram);
+    let mut conn = accept_first(socket, &config, &clock, Duration::from_secs(30))?;
     let mut stream = None;
     let mut request = Vec::new();
     let mut sent = 0usize;

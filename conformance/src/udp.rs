@@ -9,8 +9,8 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use quic_proto::connection::{Connection, DatagramMeta};
-use quic_proto::{ConnectionId, Instant};
+use quic_proto::connection::{AcceptParams, Connection, DatagramMeta, ServerConfig};
+use quic_proto::{ConnectionId, Instant, StatelessResetToken, SystemRandom};
 
 /// Maps std's clock onto the core's `Instant`.
 #[derive(Clone, Copy, Debug)]
@@ -168,6 +168,31 @@ pub fn wait_for_initial(socket: &UdpSocket, limit: Duration) -> Result<FirstInit
             });
         }
     }
+}
+
+/// Waits (up to `limit`) for a client's first Initial on `socket` and
+/// accepts it as a server connection under `config`, the Initial already
+/// fed in; drive it next. Connection IDs and the reset token are random.
+pub fn accept_first(
+    socket: &UdpSocket,
+    config: &ServerConfig,
+    clock: &Clock,
+    limit: Duration,
+) -> Result<Connection, String> {
+    let first = wait_for_initial(socket, limit).map_err(|e| e.to_string())?;
+    let params = AcceptParams {
+        version: first.version,
+        remote: first.from,
+        client_dcid: first.dcid,
+        client_scid: first.scid,
+        local_cid: ConnectionId::random(&mut SystemRandom, 8),
+        reset_token: StatelessResetToken::random(&mut SystemRandom),
+        retry: None,
+    };
+    let mut conn = Connection::accept(clock.now(), config, params, Box::new(SystemRandom))
+        .map_err(|e| format!("accepting the client's Initial: {e}"))?;
+    receive(&mut conn, clock, first.from, &first.datagram);
+    Ok(conn)
 }
 
 /// Feeds a datagram (the first Initial) to a connection.

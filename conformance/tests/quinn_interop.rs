@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_lc_rs::digest;
 use bytes::Bytes;
-use conformance::udp::{Clock, drive, feed, wait_for_initial};
+use conformance::udp::{Clock, accept_first, drive};
 use quic_proto::connection::{
     ClientConfig, Connection, ReadError, ServerConfig, TransportConfig, WriteError,
 };
@@ -194,28 +194,12 @@ fn quinn_client_echoes_10mb_with_our_server() {
     });
 
     let clock = Clock::new();
-    let first = wait_for_initial(&socket, Duration::from_secs(20)).expect("quinn's first Initial");
     let config = ServerConfig {
         tls: Arc::new(server_config(&pki, &[ALPN], 8)),
         transport: Arc::new(TransportConfig::default()),
     };
-    let local_cid = quic_proto::ConnectionId::random(&mut SeededRandom::from_u64(3), 8);
-    let mut conn = Connection::accept(
-        clock.now(),
-        &config,
-        quic_proto::connection::AcceptParams {
-            version: first.version,
-            remote: first.from,
-            client_dcid: first.dcid,
-            client_scid: first.scid,
-            local_cid,
-            reset_token: quic_proto::StatelessResetToken::random(&mut SystemRandom),
-            retry: None,
-        },
-        Box::new(SystemRandom),
-    )
-    .expect("accept");
-    feed(&mut conn, &clock, first.from, &first.datagram);
+    let mut conn = accept_first(&socket, &config, &clock, Duration::from_secs(20))
+        .expect("quinn's first Initial, accepted");
 
     // Echo: read the client's stream to its end, writing everything back.
     let mut stream = None;
