@@ -34,6 +34,13 @@ pub(crate) struct SendStream {
     reset_pending: Option<(VarInt, u64)>,
 }
 
+impl SendStream {
+    /// Whether the application wrote data never sent and may still send it.
+    fn has_new_data(&self) -> bool {
+        self.buf.unsent() > 0 && !self.buf.is_reset() && self.stopped.is_none()
+    }
+}
+
 pub(crate) struct RecvStream {
     buf: RecvBuffer,
     state: RecvState,
@@ -658,10 +665,7 @@ impl Streams {
     /// never sent and its credit, or the connection's, is used up at a
     /// limit not yet reported.
     fn note_blocked(&mut self, id: StreamId) {
-        let Some(s) = self.send.get(&id) else { return };
-        if s.buf.unsent() == 0 || s.buf.is_reset() || s.stopped.is_some() {
-            return;
-        }
+        let Some(s) = self.send.get(&id).filter(|s| s.has_new_data()) else { return };
         if s.credit.blocked_unreported().is_some() {
             self.pending_stream_blocked.insert(id);
         }
@@ -746,7 +750,7 @@ impl Streams {
             let limit = self
                 .send
                 .get(&id)
-                .filter(|s| s.buf.unsent() > 0 && !s.buf.is_reset() && s.stopped.is_none())
+                .filter(|s| s.has_new_data())
                 .and_then(|s| s.credit.blocked_unreported());
             let Some(limit) = limit else {
                 self.pending_stream_blocked.remove(&id);
