@@ -22,6 +22,8 @@ pub struct EndpointConfig {
     pub(super) send_new_tokens: bool,
     pub(super) require_retry: bool,
     pub(super) max_incoming: usize,
+    pub(super) max_connections: usize,
+    pub(super) retry_under_load: Option<usize>,
     pub(super) incoming_lifetime: Duration,
     pub(super) max_stateless_resets: u32,
     pub(super) stateless_reset_period: Duration,
@@ -53,6 +55,8 @@ impl Default for EndpointConfig {
             send_new_tokens: true,
             require_retry: false,
             max_incoming: 256,
+            max_connections: 16_384,
+            retry_under_load: Some(64),
             incoming_lifetime: Duration::from_secs(10),
             max_stateless_resets: 1000,
             stateless_reset_period: Duration::from_secs(1),
@@ -140,10 +144,33 @@ impl EndpointConfig {
         self
     }
 
-    /// Connection attempts awaiting the application's decision at once;
-    /// Initials beyond this are dropped. Default 256.
+    /// Connection attempts awaiting the application's decision at once.
+    /// Beyond this, a client whose address no token validates gets a
+    /// Retry (which costs no state) and one whose address is validated is
+    /// dropped until a place frees up. Default 256.
     pub fn max_incoming(&mut self, max: usize) -> &mut Self {
         self.max_incoming = max;
+        self
+    }
+
+    /// Connections held at once (in any state until drained); a client
+    /// beyond this is refused with CONNECTION_REFUSED (RFC 9000 §5.2.2).
+    /// Each connection holds its buffers and TLS state, so this is the
+    /// bound on a server's memory. Default 16,384.
+    pub fn max_connections(&mut self, max: usize) -> &mut Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Retry under load: once `threshold` handshakes are in progress
+    /// (undecided attempts plus accepted connections whose handshake has
+    /// not completed), every new client whose address no token validates
+    /// gets a Retry before any state is kept for it (RFC 9000 §8.1.2), so
+    /// a flood of Initials from spoofed addresses costs a stateless reply
+    /// each and genuine clients still get in, one round trip later.
+    /// `None` turns it off. Default `Some(64)`.
+    pub fn retry_under_load(&mut self, threshold: Option<usize>) -> &mut Self {
+        self.retry_under_load = threshold;
         self
     }
 

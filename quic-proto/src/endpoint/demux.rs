@@ -159,8 +159,11 @@ impl Endpoint {
         local_cid: ConnectionId,
         initial_route: Option<(SocketAddr, ConnectionId)>,
     ) -> ConnectionHandle {
+        let generation = self.next_generation;
+        self.next_generation += 1;
         let h = self.connections.insert(ConnEntry {
             conn,
+            generation,
             cids: vec![local_cid],
             initial_route,
             reset_token: None,
@@ -170,9 +173,10 @@ impl Endpoint {
         self.by_cid.entry(local_cid).or_insert(h);
         if let Some(key) = initial_route {
             self.by_initial.insert(key, h);
+            self.handshaking += 1;
         }
         self.mark_dirty(h);
-        ConnectionHandle(h)
+        ConnectionHandle { index: h, generation }
     }
 
     pub(super) fn mark_dirty(&mut self, h: usize) {
@@ -261,13 +265,16 @@ impl Endpoint {
         }
         if entry.conn.is_handshake_complete()
             && let Some(key) = entry.initial_route.take()
-            && self.by_initial.get(&key) == Some(&h)
         {
-            // The client has our connection ID by now: its Initials are over.
-            self.by_initial.remove(&key);
+            self.handshaking -= 1;
+            if self.by_initial.get(&key) == Some(&h) {
+                // The client has our connection ID by now: its Initials are over.
+                self.by_initial.remove(&key);
+            }
         }
+        let handle = ConnectionHandle { index: h, generation: entry.generation };
         while let Some(event) = entry.conn.poll_event() {
-            self.events.push_back((ConnectionHandle(h), event));
+            self.events.push_back((handle, event));
         }
         let deadline = entry.conn.poll_timeout();
         if deadline != entry.timeout {
@@ -306,10 +313,11 @@ impl Endpoint {
                 self.by_cid.remove(cid);
             }
         }
-        if let Some(key) = entry.initial_route
-            && self.by_initial.get(&key) == Some(&h)
-        {
-            self.by_initial.remove(&key);
+        if let Some(key) = entry.initial_route {
+            self.handshaking -= 1;
+            if self.by_initial.get(&key) == Some(&h) {
+                self.by_initial.remove(&key);
+            }
         }
         if let Some(old) = entry.reset_token {
             unregister_token(&mut self.reset_tokens, old, h);
@@ -370,8 +378,9 @@ impl Endpoint {
     pub(super) fn collect_events(&mut self) {
         for &h in &self.dirty {
             if let Some(entry) = self.connections.get_mut(h) {
+                let handle = ConnectionHandle { index: h, generation: entry.generation };
                 while let Some(event) = entry.conn.poll_event() {
-                    self.events.push_back((ConnectionHandle(h), event));
+                    self.events.push_back((handle, event));
                 }
             }
         }

@@ -12,7 +12,10 @@ use slab::Slab;
 use super::{AcceptError, ConnectionHandle, DatagramEvent, Endpoint, RetryError};
 use crate::cid::ConnectionId;
 use crate::connection::{AcceptParams, Connection, DatagramMeta};
+use crate::crypto::{Keys, open_payload, remove_header_protection};
 use crate::error::TransportErrorCode;
+use crate::packet::{PacketNumberLen, PartialDecode, decode_packet_number};
+use crate::stream_id::Side;
 use crate::time::Instant;
 use crate::token::ValidatedToken;
 use crate::version::Version;
@@ -26,6 +29,38 @@ pub(super) const MIN_INITIAL_DATAGRAM: usize = 1200;
 /// Datagrams kept per pending attempt after its first (a first flight
 /// larger than one datagram, or retransmissions), until it is decided.
 const MAX_BUFFERED_DATAGRAMS: usize = 4;
+
+/// Whether the first packet of `datagram`, a client Initial to `dcid`,
+/// passes Initial packet protection (RFC 9001 §5.2). Anyone can compute
+/// Initial keys, so this proves no identity; it proves the sender ran QUIC
+/// rather than spraying bytes, and costs a key derivation and one AEAD
+/// open, on a copy in `scratch` so that the connection later decrypts the
+/// untouched datagram.
+//
+// Checked before anything is kept: a forged Initial gets no incoming
+// slot, no TLS session, no qlog file (DESIGN.md, "Hostile input").
+pub(super) fn initial_authenticates(
+    version: Version,
+    dcid: &ConnectionId,
+    datagram: &[u8],
+    cid_len: usize,
+    scratch: &mut Vec<u8>,
+) -> bool {
+    let Ok(decoded) = PartialDecode::parse(datagram, cid_len, false) else { return false };
+    let Some(pn_offset) = decoded.pn_offset() else { return false };
+    let Ok(keys) = Keys::initial(version, dcid, Side::Server) else { return false };
+    scratch.clear();
+    scratch.extend_from_slice(decoded.packet());
+    let Ok((pn_len, truncated)) = remove_header_protection(&keys.remote.header, scratch, pn_offset)
+    else {
+        return false;
+    };
+    let Some(pn_len) = PacketNumberLen::new(pn_len) else { return false };
+    // A client's first packet numbers are small: with no packet received
+    // yet, the truncated number is the number (RFC 9000 §17.1).
+    let pn = decode_packet_number(None, truncated, pn_len).into_inner();
+    open_payload(&keys.remote.packet, pn, scratch, pn_offset + pn_len.bytes()).is_ok()
+}
 
 /// The first byte of the tokens `TokenKey::seal_retry` makes: RFC 9000
 /// §8.1.1 has Retry and NEW_TOKEN tokens tell apart, and the kind is in
@@ -110,16 +145,28 @@ pub(super) struct IncomingTable {
     /// Arrival order, for expiry: (arrival, slot, serial).
     order: VecDeque<(Instant, usize, u64)>,
     next_serial: u64,
+    /// Attempts that expired undecided, ever.
+    expired: u64,
 }
 
 impl IncomingTable {
     /// An empty table routing by `by_key` (keyed from the endpoint's randomness).
     pub(super) fn new(by_key: HashMap<(SocketAddr, ConnectionId), usize>) -> Self {
-        Self { slots: Slab::new(), by_key, order: VecDeque::new(), next_serial: 0 }
+        Self { slots: Slab::new(), by_key, order: VecDeque::new(), next_serial: 0, expired: 0 }
     }
 
     pub(super) fn len(&self) -> usize {
         self.slots.len()
+    }
+
+    pub(super) fn expired(&self) -> u64 {
+        self.expired
+    }
+
+    /// Datagrams held by all pending attempts.
+    #[cfg(test)]
+    pub(super) fn buffered_datagrams(&self) -> usize {
+        self.slots.iter().map(|(_, p)| p.datagrams.len()).sum()
     }
 
     /// Keeps a datagram for an attempt already pending under `key`, or
@@ -132,7 +179,7 @@ impl IncomingTable {
     ) -> Result<(), BytesMut> {
         let Some(&slot) = self.by_key.get(key) else { return Err(data) };
         let pending = &mut self.slots[slot];
-        if pending.datagrams.len() <= MAX_BUFFERED_DATAGRAMS {
+        if pending.datagrams.len() < 1 + MAX_BUFFERED_DATAGRAMS {
             pending.datagrams.push((meta, data));
         }
         Ok(())
@@ -179,7 +226,9 @@ impl IncomingTable {
                 break;
             }
             self.order.pop_front();
-            self.remove(slot, serial);
+            if self.remove(slot, serial).is_some() {
+                self.expired += 1;
+            }
         }
         if self.slots.is_empty() {
             self.order.clear();
@@ -225,6 +274,11 @@ impl Endpoint {
         if dcid.len() < 8 {
             return None;
         }
+        let cid_len = self.config.cid_generator.cid_len();
+        if !initial_authenticates(version, &dcid, &data, cid_len, &mut self.scratch) {
+            self.stats.initials_unauthenticated += 1;
+            return None;
+        }
         let key = (meta.remote, dcid);
         let Err(data) = self.incoming.buffer(&key, meta, data) else { return None };
         let (address_validated, retry) = match self.check_token(now, meta.remote, &dcid, token) {
@@ -255,12 +309,43 @@ impl Endpoint {
                 return None;
             }
         };
-        if self.config.require_retry && !address_validated {
+        if self.connections.len() >= self.config.max_connections {
+            //= https://www.rfc-editor.org/rfc/rfc9000#section-5.2.2
+            //# If a server refuses to accept a new connection, it SHOULD send an Initial packet
+            //# containing a CONNECTION_CLOSE frame with error code CONNECTION_REFUSED.
+            self.stats.refused_at_capacity += 1;
+            self.send_initial_close(
+                meta,
+                version,
+                dcid,
+                scid,
+                TransportErrorCode::CONNECTION_REFUSED,
+                b"server at capacity",
+            );
+            return None;
+        }
+        // Expired attempts must not hold places that new ones need.
+        self.incoming.expire(now, self.config.incoming_lifetime);
+        let in_progress = self.incoming.len() + self.handshaking;
+        let loaded = self.config.retry_under_load.is_some_and(|limit| in_progress >= limit);
+        let full = self.incoming.len() >= self.config.max_incoming;
+        if !address_validated && (self.config.require_retry || loaded || full) {
+            //= https://www.rfc-editor.org/rfc/rfc9000#section-8.1.2
+            //# A server can also use a Retry packet to defer the state and processing costs of
+            //# connection establishment.
+            //
+            // Under load this is what keeps a flood of spoofed Initials
+            // from costing state: only a client that receives the Retry at
+            // its address can come back with the token.
+            if loaded || full {
+                self.stats.retries_under_load += 1;
+            }
             self.send_retry(now, meta, version, dcid, scid);
             return None;
         }
         // Bounded: an attempt holds its datagrams until it is decided.
-        if self.incoming.len() >= self.config.max_incoming {
+        if full {
+            self.stats.incoming_dropped += 1;
             return None;
         }
         let (slot, serial) = self.incoming.insert(now, key, meta, data);
@@ -348,7 +433,7 @@ impl Endpoint {
         self.attach_qlog(&mut conn);
         let handle =
             self.insert_connection(conn, local_cid, Some((incoming.remote, incoming.dcid)));
-        let conn = &mut self.connections[handle.0].conn;
+        let conn = &mut self.connections[handle.index].conn;
         if incoming.address_validated {
             conn.set_address_validated();
         }
@@ -357,10 +442,10 @@ impl Endpoint {
             //# A server MAY provide clients with an address validation token during one
             //# connection that can be used on a subsequent connection.
             let token = self.token_key.seal_new_token(&mut *self.rng, incoming.remote, now);
-            let conn = &mut self.connections[handle.0].conn;
+            let conn = &mut self.connections[handle.index].conn;
             conn.queue_new_token(token.into());
         }
-        let conn = &mut self.connections[handle.0].conn;
+        let conn = &mut self.connections[handle.index].conn;
         for (meta, data) in datagrams {
             conn.handle_datagram(now, meta, data);
         }

@@ -48,10 +48,23 @@ use crate::token::{ResetKey, StatelessResetToken, TokenKey};
 use crate::version::Version;
 
 /// Names one connection of an [`Endpoint`]. After the connection's
-/// [`Event::Drained`] the endpoint forgets it and the handle may be reused
-/// for a later connection.
+/// [`Event::Drained`] the endpoint forgets it, and the handle then finds
+/// nothing: a later connection may take the same slot, but under a new
+/// generation, so a stale handle never acts on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnectionHandle(pub usize);
+pub struct ConnectionHandle {
+    index: usize,
+    generation: u64,
+}
+
+impl ConnectionHandle {
+    /// The connection's slot in the endpoint's table: dense and small, for
+    /// an application that keeps per-connection data in a vector. Slots
+    /// are reused; compare whole handles to tell connections apart.
+    pub fn index(self) -> usize {
+        self.index
+    }
+}
 
 /// What a datagram the endpoint could not route to a connection asks of the
 /// application.
@@ -104,6 +117,8 @@ impl std::error::Error for RetryError {}
 #[derive(Debug)]
 struct ConnEntry {
     conn: Connection,
+    /// Told apart from earlier occupants of the slot by this.
+    generation: u64,
     /// Our connection IDs routed to it.
     cids: Vec<ConnectionId>,
     /// Server: the client's address and the DCID of its Initials, routed
@@ -148,6 +163,38 @@ pub struct Endpoint {
     stateless: VecDeque<StatelessTransmit>,
     incoming: incoming::IncomingTable,
     resets: stateless::ResetLimiter,
+    /// The generation the next connection's handle carries.
+    next_generation: u64,
+    /// Server connections whose handshake is in progress (those with an
+    /// `initial_route`): with the undecided attempts, the load that turns
+    /// on Retry.
+    handshaking: usize,
+    /// Scratch space for checking Initial packet protection.
+    scratch: Vec<u8>,
+    stats: EndpointStats,
+}
+
+/// What an [`Endpoint`] has done with the datagrams no connection claimed:
+/// counters for operators and flood tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointStats {
+    /// Client Initials dropped because their packet protection failed
+    /// (forged or corrupted): they cost no state.
+    pub initials_unauthenticated: u64,
+    /// Retry packets sent, on request or under load.
+    pub retries_sent: u64,
+    /// Retry packets sent because handshakes in progress reached the
+    /// configured threshold ([`EndpointConfig::retry_under_load`]).
+    pub retries_under_load: u64,
+    /// Attempts refused with CONNECTION_REFUSED because the endpoint held
+    /// [`EndpointConfig::max_connections`] connections.
+    pub refused_at_capacity: u64,
+    /// Attempts dropped because the incoming table was full of fresh
+    /// attempts and the client's address was already validated.
+    pub incoming_dropped: u64,
+    /// Undecided attempts expired after [`EndpointConfig::incoming_lifetime`].
+    pub incoming_expired: u64,
 }
 
 impl fmt::Debug for Endpoint {
@@ -192,6 +239,10 @@ impl Endpoint {
             stateless: VecDeque::new(),
             incoming,
             resets: stateless::ResetLimiter::default(),
+            next_generation: 0,
+            handshaking: 0,
+            scratch: Vec::new(),
+            stats: EndpointStats::default(),
         }
     }
 
@@ -282,13 +333,26 @@ impl Endpoint {
     /// The connection behind `handle`, for application commands (streams,
     /// datagrams, close); `None` once it has drained. Marks it for polling.
     pub fn connection(&mut self, handle: ConnectionHandle) -> Option<&mut Connection> {
-        self.mark_dirty(handle.0);
-        self.connections.get_mut(handle.0).map(|e| &mut e.conn)
+        let h = self.slot_of(handle)?;
+        self.mark_dirty(h);
+        self.connections.get_mut(h).map(|e| &mut e.conn)
     }
 
     /// Connections in the table (not yet drained).
     pub fn connection_count(&self) -> usize {
         self.connections.len()
+    }
+
+    /// Server connections whose handshake has not completed.
+    pub fn handshakes_in_progress(&self) -> usize {
+        self.handshaking
+    }
+
+    /// What the endpoint has done with unclaimed datagrams so far.
+    pub fn stats(&self) -> EndpointStats {
+        let mut stats = self.stats;
+        stats.incoming_expired = self.incoming.expired();
+        stats
     }
 
     /// Connection attempts awaiting the application's decision.
@@ -329,6 +393,12 @@ impl Endpoint {
     }
 
     // ----- shared helpers -----
+
+    /// The slot `handle` names, if its connection is still there.
+    fn slot_of(&self, handle: ConnectionHandle) -> Option<usize> {
+        let entry = self.connections.get(handle.index)?;
+        (entry.generation == handle.generation).then_some(handle.index)
+    }
 
     /// A connection ID of ours no connection uses.
     fn new_cid(&mut self) -> ConnectionId {

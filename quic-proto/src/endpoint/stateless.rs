@@ -147,6 +147,7 @@ impl Endpoint {
         client_scid: ConnectionId,
     ) {
         tracing::debug!(remote = %meta.remote, %client_dcid, "sending Retry");
+        self.stats.retries_sent += 1;
         let mut retry_scid = self.new_cid();
         //= https://www.rfc-editor.org/rfc/rfc9000#section-17.2.5.1
         //# This value MUST NOT be equal to the Destination Connection ID field of

@@ -13,7 +13,7 @@ impl Endpoint {
     /// [`connection`](Self::connection) it does not mark the connection for
     /// polling, so an observer that looks changes nothing.
     pub(crate) fn connection_ref(&self, handle: ConnectionHandle) -> Option<&Connection> {
-        self.connections.get(handle.0).map(|e| &e.conn)
+        self.slot_of(handle).map(|h| &self.connections[h].conn)
     }
 
     /// Takes a drained connection out of the table, forgetting its routes
@@ -25,11 +25,14 @@ impl Endpoint {
     ///
     /// Call it before `poll_transmit`, which would drop the connection.
     pub(crate) fn detach_drained(&mut self, handle: ConnectionHandle) -> Option<Connection> {
-        let h = handle.0;
-        if !self.connections.get(h)?.conn.is_drained() {
+        let h = self.slot_of(handle)?;
+        if !self.connections[h].conn.is_drained() {
             return None;
         }
         let mut entry = self.connections.remove(h);
+        if entry.initial_route.is_some() {
+            self.handshaking -= 1;
+        }
         while let Some(event) = entry.conn.poll_event() {
             self.events.push_back((handle, event));
         }

@@ -854,10 +854,10 @@ fn connection_ids_are_issued_up_to_the_peer_limit_and_routed() {
     let client_cids: Vec<_> = net.conn(1, c).local_cids().copied().collect();
     assert_eq!((server_cids.len(), client_cids.len()), (4, 4));
     for cid in &server_cids {
-        assert_eq!(net.nodes[SERVER].ep.by_cid.get(cid), Some(&s.0));
+        assert_eq!(net.nodes[SERVER].ep.by_cid.get(cid), Some(&s.index));
     }
     for cid in &client_cids {
-        assert_eq!(net.nodes[1].ep.by_cid.get(cid), Some(&c.0));
+        assert_eq!(net.nodes[1].ep.by_cid.get(cid), Some(&c.index));
     }
     assert!(net.nodes[SERVER].ep.by_initial.is_empty(), "handshake over: no Initial route");
 
@@ -921,7 +921,7 @@ fn stale_deadlines_do_not_pile_up() {
     let live = ep.poll_timeout().expect("an open connection has a deadline");
     // Deadlines a busy connection left behind, later than its live one.
     for i in 1..=1000 {
-        ep.timers.push(Reverse((live + Duration::from_millis(i), c.0)));
+        ep.timers.push(Reverse((live + Duration::from_millis(i), c.index)));
     }
     assert_eq!(ep.poll_timeout(), Some(live));
     assert!(ep.timers.len() <= 2 * ep.connections.len() + 64, "{}", ep.timers.len());
@@ -1099,3 +1099,5 @@ fn a_client_that_lost_state_resets_the_server() {
     net.run_for(Duration::from_secs(2));
     assert!(net.sent[before..].iter().all(|d| d.src != addr(SERVER)));
 }
+
+mod hostile;
