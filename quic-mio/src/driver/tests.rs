@@ -222,3 +222,87 @@ fn would_block_midway_through_a_batch_resumes_where_it_stopped() {
     assert!(c.send_blocked > 10, "the client's sends blocked: {c:?}");
     assert_eq!(c.send_errors, 0, "{c:?}");
 }
+
+/// One wake-up of a loop over `drivers`: waits as the drivers ask, feeds
+/// them, and processes them. Returns whether anything was ready.
+fn wake(poll: &mut mio::Poll, events: &mut mio::Events, drivers: &mut [&mut Driver]) -> bool {
+    let timeout = drivers.iter_mut().filter_map(|d| d.timeout(d.now())).min();
+    // Bounded so a test cannot hang; a quiet loop waits the whole period.
+    let timeout = timeout.map_or(Duration::from_millis(250), |t| t.min(Duration::from_millis(250)));
+    poll.poll(events, Some(timeout)).unwrap();
+    let ready = !events.is_empty();
+    for event in events.iter() {
+        let d = &mut drivers[event.token().0];
+        let now = d.now();
+        d.handle_mio_event(now, event);
+    }
+    for d in drivers.iter_mut() {
+        let now = d.now();
+        d.process(now, |endpoint, event| {
+            if let DriverEvent::Incoming(incoming) = event {
+                let _ = endpoint.accept(now, incoming);
+            }
+        });
+    }
+    ready
+}
+
+#[test]
+fn a_quiet_second_after_a_forged_initial_flood_costs_few_wake_ups() {
+    let pki = TestPki::new(8);
+    let server_config = ServerConfig {
+        tls: Arc::new(server_config(&pki, &[ALPN], 3)),
+        transport: Arc::new(TransportConfig::default()),
+    };
+    let client_config = ClientConfig {
+        tls: Arc::new(client_config(&pki, &[ALPN], 4)),
+        transport: Arc::new(TransportConfig::default()),
+        version: Version::V1,
+    };
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let mut poll = mio::Poll::new().unwrap();
+    let mut events = mio::Events::with_capacity(64);
+    let mut server =
+        Driver::bind(SocketAddr::new(ip, 0), EndpointConfig::default(), Some(server_config))
+            .unwrap();
+    let mut client = Driver::bind(SocketAddr::new(ip, 0), EndpointConfig::default(), None).unwrap();
+    server.register(poll.registry(), SERVER).unwrap();
+    client.register(poll.registry(), CLIENT).unwrap();
+    let now = client.now();
+    let handle = client.connect(now, &client_config, "localhost", server.local_addr()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !client.connection(handle).is_some_and(|c| c.is_handshake_complete()) {
+        assert!(std::time::Instant::now() < deadline, "no handshake");
+        wake(&mut poll, &mut events, &mut [&mut server, &mut client]);
+    }
+    // 300 forged Initials (random protection) from a plain socket.
+    let attacker = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let mut forged = [0u8; 1200];
+    for i in 0..300u32 {
+        for (j, b) in forged.iter_mut().enumerate() {
+            *b = (i.wrapping_mul(2_654_435_761).wrapping_add(j as u32 * 40_503) >> 13) as u8;
+        }
+        forged[0] = 0xc3;
+        forged[1..5].copy_from_slice(&1u32.to_be_bytes());
+        forged[5] = 8;
+        attacker.send_to(&forged, server.local_addr()).unwrap();
+    }
+    // Let the flood be read and the handshake settle (ACKs, HANDSHAKE_DONE).
+    let settle = std::time::Instant::now() + Duration::from_millis(300);
+    while std::time::Instant::now() < settle {
+        wake(&mut poll, &mut events, &mut [&mut server, &mut client]);
+    }
+    assert_eq!(server.endpoint().connection_count(), 1, "a forged Initial made a connection");
+    assert_eq!(server.endpoint().incoming_count(), 0);
+    assert!(server.endpoint().stats().initials_unauthenticated > 0, "the flood was read");
+    // A quiet second: an idle connection and nothing arriving.
+    let end = std::time::Instant::now() + Duration::from_secs(1);
+    let mut wake_ups = 0;
+    while std::time::Instant::now() < end {
+        wake(&mut poll, &mut events, &mut [&mut server, &mut client]);
+        wake_ups += 1;
+    }
+    // A spinning loop wakes thousands of times; a quiet one a handful
+    // (each 250 ms cap, plus whatever timer the idle connection has).
+    assert!(wake_ups <= 12, "{wake_ups} wake-ups in a quiet second");
+}

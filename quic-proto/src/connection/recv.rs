@@ -48,6 +48,12 @@ impl Connection {
         let len = data.len() as u64;
         self.stats.bytes_received += len;
         self.path.bytes_received += len;
+        if !self.path.validated {
+            //= https://www.rfc-editor.org/rfc/rfc9002#section-6.2.2.1
+            //# When the server receives a datagram from the client, the amplification limit is
+            //# increased and the server resets the PTO timer.
+            self.loss.set_amplification_blocked(now, false);
+        }
         let tail: Option<[u8; StatelessResetToken::LEN]> = data
             .len()
             .checked_sub(StatelessResetToken::LEN)

@@ -28,6 +28,10 @@ const TAG_LEN: usize = 16;
 //# Section 12.2.
 const MIN_INITIAL_DATAGRAM: usize = 1200;
 
+/// Below this anti-amplification allowance nothing worth sending fits (a
+/// header, a frame and the AEAD tag): the server is as good as blocked.
+const MIN_USEFUL_DATAGRAM: u64 = 64;
+
 impl Connection {
     pub(super) fn transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         buf.clear();
@@ -96,7 +100,23 @@ impl Connection {
             }
             return None;
         }
-        self.finish_datagram(buf)
+        let transmit = self.finish_datagram(buf);
+        if !self.path.validated
+            && (3 * self.path.bytes_received).saturating_sub(self.path.bytes_sent)
+                < MIN_USEFUL_DATAGRAM
+        {
+            //= https://www.rfc-editor.org/rfc/rfc9002#section-6.2.2.1
+            //# If no additional data can be
+            //# sent, the server's PTO timer MUST NOT be armed until datagrams have been
+            //# received from the client because packets sent on PTO count against the
+            //# anti-amplification limit.
+            //
+            // Found at once rather than by the next attempt to send: a
+            // probe timer left armed would be due (perhaps in the past)
+            // with nothing able to go out, and a driver would spin on it.
+            self.loss.set_amplification_blocked(now, true);
+        }
+        transmit
     }
 
     fn finish_datagram(&mut self, buf: &mut [u8]) -> Option<Transmit> {

@@ -80,23 +80,52 @@ impl Connection {
         if self.keep_alive_deadline().is_some_and(|d| now >= d) {
             self.ping_pending = true;
         }
-        match self.loss.on_loss_detection_timeout(now, &mut *self.cc) {
-            Some(LossTimeout::Lost { space, lost, .. }) => {
-                self.qlog_loss_timer_expired(now, LossTimerKind::TimeThreshold, space);
-                self.qlog_lost(now, space, &lost);
-                self.on_packets_lost(space, lost)
+        // Declaring packets lost re-arms the timer, perhaps for a probe
+        // timeout already in the past ("executed immediately", RFC 9002
+        // §6.2.2.1): run that too, so that the deadline left behind is
+        // later than `now` and a driver never spins on it. Bounded: one
+        // time-threshold pass per space and then a probe, whose packets
+        // (sent next) move the timer past `now`.
+        for _ in 0..4 {
+            match self.loss.on_loss_detection_timeout(now, &mut *self.cc) {
+                Some(LossTimeout::Lost { space, lost, .. }) => {
+                    self.qlog_loss_timer_expired(now, LossTimerKind::TimeThreshold, space);
+                    self.qlog_lost(now, space, &lost);
+                    self.on_packets_lost(space, lost);
+                }
+                Some(LossTimeout::Probe { space, count }) => {
+                    self.qlog_loss_timer_expired(now, LossTimerKind::Probe, space);
+                    self.spaces[space as usize].probes = count;
+                    self.requeue_for_probe(space, count);
+                    //= https://www.rfc-editor.org/rfc/rfc9002#section-6.2.4
+                    //# In addition to sending data in the packet number space for which the timer
+                    //# expired, the sender SHOULD send ack-eliciting packets from other packet number
+                    //# spaces with in-flight data, coalescing packets if possible.
+                    //
+                    // Also what keeps the timer honest: probing one space
+                    // alone would leave the other's older deadline due at
+                    // once after the probe is sent.
+                    for other in SpaceId::ALL {
+                        let s = &self.spaces[other as usize];
+                        if other != space
+                            && !s.discarded
+                            && s.probes == 0
+                            && self.loss.has_ack_eliciting_in_flight(other)
+                        {
+                            self.spaces[other as usize].probes = 1;
+                            self.requeue_for_probe(other, 1);
+                        }
+                    }
+                    break;
+                }
+                Some(LossTimeout::AntiDeadlock { space }) => {
+                    self.qlog_loss_timer_expired(now, LossTimerKind::Probe, space);
+                    self.spaces[space as usize].probes = 1;
+                    self.requeue_for_probe(space, 1);
+                    break;
+                }
+                None => break,
             }
-            Some(LossTimeout::Probe { space, count }) => {
-                self.qlog_loss_timer_expired(now, LossTimerKind::Probe, space);
-                self.spaces[space as usize].probes = count;
-                self.requeue_for_probe(space, count);
-            }
-            Some(LossTimeout::AntiDeadlock { space }) => {
-                self.qlog_loss_timer_expired(now, LossTimerKind::Probe, space);
-                self.spaces[space as usize].probes = 1;
-                self.requeue_for_probe(space, 1);
-            }
-            None => {}
         }
     }
 

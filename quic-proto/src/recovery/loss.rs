@@ -736,6 +736,18 @@ impl<T> LossDetection<T> {
         };
         self.pto_count = self.pto_count.saturating_add(1);
         self.set_loss_detection_timer(now);
+        // The re-armed timer counts from the last ack-eliciting packet
+        // sent, so it lies in the past until the probes go out. If they
+        // cannot (no keys, no allowance), it would stay due and a driver
+        // would spin on it: until a packet is sent, the next expiry is one
+        // backed-off period from now instead.
+        if let Some(timer) = &mut self.timer
+            && timer.kind == LossTimerKind::Probe
+            && timer.deadline <= now
+        {
+            let backoff = 1u32.checked_shl(self.pto_count).unwrap_or(u32::MAX);
+            timer.deadline = now + self.rtt.pto_base().saturating_mul(backoff);
+        }
         Some(action)
     }
 

@@ -22,6 +22,7 @@ mod loss;
 mod properties;
 mod pto;
 mod streams;
+mod timers;
 mod tracing_events;
 
 use core::time::Duration;

@@ -564,9 +564,43 @@ impl Pair {
                 node.endpoint.handle_timeout(now);
                 self.observe(side);
                 self.flush_side(side);
+                // The driving contract: once handle_timeout(now) has run and
+                // transmits are drained, the next deadline is later than
+                // now, or a driver would spin (DESIGN.md, "Hostile input").
+                let deadline = self.nodes[side_index(side)].deadline;
+                assert!(
+                    deadline.is_none_or(|t| t > now),
+                    "seed {}: {side:?} deadline {deadline:?} not after handle_timeout({now:?})",
+                    self.seed
+                );
             }
         }
         true
+    }
+
+    /// A driver woken late: moves virtual time by `by`, delivers what
+    /// arrived meanwhile, and calls `handle_timeout` on both endpoints
+    /// whether or not anything is due (the contract makes that a no-op),
+    /// checking the deadline each leaves behind, like [`step`](Self::step).
+    pub fn wake_late(&mut self, by: Duration) {
+        self.flush();
+        self.now += by;
+        while self.in_flight.peek().is_some_and(|q| q.0.at <= self.now) {
+            let Reverse(q) = self.in_flight.pop().expect("checked");
+            self.deliver(&q);
+        }
+        let now = self.now;
+        for side in [Side::Client, Side::Server] {
+            self.nodes[side_index(side)].endpoint.handle_timeout(now);
+            self.observe(side);
+            self.flush_side(side);
+            let deadline = self.nodes[side_index(side)].deadline;
+            assert!(
+                deadline.is_none_or(|t| t > now),
+                "seed {}: {side:?} deadline {deadline:?} not after handle_timeout({now:?})",
+                self.seed
+            );
+        }
     }
 
     fn deliver(&mut self, q: &Queued) {
