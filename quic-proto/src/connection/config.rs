@@ -41,6 +41,10 @@ pub struct TransportConfig {
 /// the connection with the RFC's error code for that resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
+    /// Received DATAGRAM frames queued for the application (default 1024);
+    /// beyond this, or beyond the byte bound
+    /// (`TransportConfig::datagram_receive_buffer`), the oldest are dropped.
+    pub max_received_datagrams: usize,
     /// Buffered PATH_RESPONSE frames awaiting transmission (default 8).
     pub max_pending_path_responses: usize,
     /// Connection IDs retired by the peer and not yet acknowledged (default 16).
@@ -62,6 +66,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
+            max_received_datagrams: 1024,
             max_pending_path_responses: 8,
             max_pending_retirements: 16,
             max_crypto_buffer: 64 * 1024,

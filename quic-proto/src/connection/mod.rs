@@ -167,6 +167,9 @@ pub struct ConnectionStats {
     pub cwnd: u64,
     /// Key updates completed.
     pub key_updates: u64,
+    /// Received DATAGRAM frames dropped because the application's queue
+    /// was full (by count or bytes).
+    pub datagrams_dropped: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -266,6 +269,8 @@ pub struct Connection {
     undecryptable: VecDeque<(DatagramMeta, BytesMut)>,
     datagrams_in: VecDeque<Bytes>,
     datagrams_in_bytes: usize,
+    /// A `DatagramReceived` event is queued and not yet polled.
+    datagram_event_pending: bool,
     datagrams_out: VecDeque<Bytes>,
     datagrams_out_bytes: usize,
     path_responses: VecDeque<[u8; 8]>,
@@ -515,6 +520,7 @@ impl Connection {
             undecryptable: VecDeque::new(),
             datagrams_in: VecDeque::new(),
             datagrams_in_bytes: 0,
+            datagram_event_pending: false,
             datagrams_out: VecDeque::new(),
             datagrams_out_bytes: 0,
             path_responses: VecDeque::new(),
@@ -604,6 +610,7 @@ impl Connection {
                 "handshake complete"
             ),
             Event::HandshakeConfirmed => tracing::debug!("handshake confirmed"),
+            Event::DatagramReceived => self.datagram_event_pending = false,
             Event::ConnectionLost(ConnectionError::TransportError(e)) => {
                 tracing::warn!(error = %e, "closing: the peer violated the protocol")
             }
@@ -733,6 +740,11 @@ impl Connection {
         self.datagrams_out_bytes += data.len();
         self.datagrams_out.push_back(data);
         Ok(())
+    }
+
+    /// Received DATAGRAM payloads waiting for [`Connection::read_datagram`].
+    pub fn datagrams_queued(&self) -> usize {
+        self.datagrams_in.len()
     }
 
     /// The next received DATAGRAM payload, if any.

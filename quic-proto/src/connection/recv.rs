@@ -395,13 +395,13 @@ impl Connection {
                     }
                     self.on_handshake_confirmed(now);
                 }
-                Frame::Datagram(d) => self.on_datagram_frame(payload.slice_ref(d.data))?,
+                Frame::Datagram(d) => self.on_datagram_frame(d.data)?,
             }
         }
         Ok(ack_eliciting)
     }
 
-    fn on_datagram_frame(&mut self, data: Bytes) -> Result<(), TransportError> {
+    fn on_datagram_frame(&mut self, data: &[u8]) -> Result<(), TransportError> {
         //= https://www.rfc-editor.org/rfc/rfc9221#section-3
         //# An endpoint that receives a DATAGRAM frame when it has not indicated support via
         //# the transport parameter MUST terminate the connection with an error of type
@@ -411,14 +411,27 @@ impl Connection {
                 .with_frame(FrameType::DATAGRAM));
         };
         // Unreliable by design: when the application falls behind, the
-        // oldest datagrams go.
-        while self.datagrams_in_bytes + data.len() > buffer {
+        // oldest datagrams go. Bounded in bytes and in number, so that a
+        // flood of empty datagrams (whose queue entries cost memory but
+        // no bytes) is bounded like a flood of full ones.
+        let max_count = self.config.limits.max_received_datagrams;
+        while self.datagrams_in_bytes + data.len() > buffer || self.datagrams_in.len() >= max_count
+        {
             let Some(old) = self.datagrams_in.pop_front() else { return Ok(()) };
             self.datagrams_in_bytes -= old.len();
+            self.stats.datagrams_dropped += 1;
         }
+        // Copied out, so that a small datagram does not keep the whole
+        // received packet alive while it waits.
+        let data = Bytes::copy_from_slice(data);
         self.datagrams_in_bytes += data.len();
         self.datagrams_in.push_back(data);
-        self.events.push_back(Event::DatagramReceived);
+        // One event for any number of datagrams waiting: the application
+        // reads until `read_datagram` says none are left.
+        if !self.datagram_event_pending {
+            self.datagram_event_pending = true;
+            self.events.push_back(Event::DatagramReceived);
+        }
         Ok(())
     }
 

@@ -53,7 +53,9 @@ pub enum Event {
     HandshakeConfirmed,
     /// A stream changed state.
     Stream(StreamEvent),
-    /// A DATAGRAM frame arrived; read it with `read_datagram`.
+    /// DATAGRAM frames arrived: read them with `read_datagram` until it
+    /// returns `None`. One event stands for any number of datagrams; the
+    /// next comes after this one is polled.
     DatagramReceived,
     /// Client: the server sent an address validation token (NEW_TOKEN).
     /// Keep it for this server name and pass it to the next connection

@@ -69,3 +69,66 @@ fn a_full_receive_buffer_drops_the_oldest() {
     assert_eq!(pair.server().read_datagram(), Some(Bytes::from(vec![4; 40])));
     assert_eq!(pair.server().read_datagram(), None);
 }
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-21.9
+//= type=test
+//# While there are legitimate uses for all messages, implementations SHOULD track
+//# cost of processing relative to progress and treat excessive quantities of any
+//# non-productive packets as indicative of an attack.
+#[test]
+fn a_flood_of_empty_datagrams_is_bounded_in_number_and_events() {
+    let mut server = TransportConfig::default();
+    server.limits(crate::connection::Limits { max_received_datagrams: 100, ..Default::default() });
+    let mut pair = Pair::builder(1004).server_transport(server).build();
+    pair.handshake();
+    pair.take_events(Side::Server);
+    let mut frames = Vec::new();
+    let capacity = pair.client().forge_capacity();
+    while frames.len() + 2 <= capacity {
+        Frame::Datagram(Datagram { data: b"", has_length: true }).encode(&mut frames);
+    }
+    let per_packet = frames.len() / 2;
+    for _ in 0..10 {
+        inject_frames(&mut pair, Side::Client, &frames);
+    }
+    pair.drive_for(Duration::from_millis(200));
+    let server = pair.server();
+    assert_eq!(server.datagrams_queued(), 100);
+    assert_eq!(server.stats().datagrams_dropped, (10 * per_packet - 100) as u64);
+    // At most one event waits at a time: the harness polls after each
+    // packet, so one per packet, not one per frame.
+    let events = pair.server_events().iter().filter(|e| **e == Event::DatagramReceived).count();
+    assert_eq!(events, 10, "one event per polled batch, not per datagram");
+    while pair.server().read_datagram().is_some() {}
+    pair.client().send_datagram(Bytes::from_static(b"next")).unwrap();
+    pair.drive_for(Duration::from_millis(200));
+    let events = pair.server_events().iter().filter(|e| **e == Event::DatagramReceived).count();
+    assert_eq!(events, 11);
+    assert_eq!(pair.server().read_datagram(), Some(Bytes::from_static(b"next")));
+}
+
+#[test]
+fn datagrams_arriving_between_polls_share_one_event() {
+    let mut pair = Pair::new(1005);
+    pair.handshake();
+    let now = pair.now();
+    let mut frames = Vec::new();
+    for _ in 0..50 {
+        Frame::Datagram(Datagram { data: b"x", has_length: true }).encode(&mut frames);
+    }
+    let packet = pair.client().forge_packet(now, &frames);
+    let meta = crate::connection::DatagramMeta {
+        remote: crate::testing::pair::client_addr(),
+        local_ip: None,
+        ecn: None,
+    };
+    let server = pair.server();
+    server.handle_datagram(now, meta, bytes::BytesMut::from(&packet[..]));
+    server.handle_datagram(now, meta, bytes::BytesMut::from(&packet[..]));
+    let mut events = Vec::new();
+    while let Some(e) = server.poll_event() {
+        events.push(e);
+    }
+    assert_eq!(events.iter().filter(|e| **e == Event::DatagramReceived).count(), 1);
+    assert_eq!(server.datagrams_queued(), 50, "the replayed packet is a duplicate");
+}
