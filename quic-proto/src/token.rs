@@ -308,6 +308,18 @@ impl TokenKey {
         retry_lifetime: Duration,
         new_token_lifetime: Duration,
     ) -> Result<ValidatedToken, TokenError> {
+        self.open_issued(token, client, now, retry_lifetime, new_token_lifetime).map(|(t, _)| t)
+    }
+
+    /// [`TokenKey::open`], also saying when the token was issued.
+    pub(crate) fn open_issued(
+        &self,
+        token: &[u8],
+        client: SocketAddr,
+        now: Instant,
+        retry_lifetime: Duration,
+        new_token_lifetime: Duration,
+    ) -> Result<(ValidatedToken, Instant), TokenError> {
         let (&kind, rest) = token.split_first().ok_or(TokenError::Invalid)?;
         let (aad, lifetime) = match kind {
             KIND_RETRY => (address_aad(client, true), retry_lifetime),
@@ -340,14 +352,22 @@ impl TokenKey {
             return Err(TokenError::Expired);
         }
         if kind == KIND_NEW_TOKEN {
-            return Ok(ValidatedToken::NewToken);
+            return Ok((ValidatedToken::NewToken, issued));
         }
         let mut cid = || {
             let len = r.u8().map_err(|_| TokenError::Invalid)?;
             let bytes = r.bytes(len.into()).map_err(|_| TokenError::Invalid)?;
             ConnectionId::from_slice(bytes).ok_or(TokenError::Invalid)
         };
-        Ok(ValidatedToken::Retry { original_dcid: cid()?, retry_scid: cid()? })
+        let retry = ValidatedToken::Retry { original_dcid: cid()?, retry_scid: cid()? };
+        Ok((retry, issued))
+    }
+
+    /// What tells one sealed token from every other: its kind and the
+    /// random AEAD nonce it was sealed under (authenticated, so a valid
+    /// token cannot carry another's). `None` if too short to be a token.
+    pub(crate) fn token_id(token: &[u8]) -> Option<[u8; 1 + TOKEN_NONCE_LEN]> {
+        token.get(..1 + TOKEN_NONCE_LEN)?.try_into().ok()
     }
 }
 

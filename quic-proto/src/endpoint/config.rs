@@ -24,6 +24,7 @@ pub struct EndpointConfig {
     pub(super) max_incoming: usize,
     pub(super) max_connections: usize,
     pub(super) retry_under_load: Option<usize>,
+    pub(super) token_replay_capacity: usize,
     pub(super) incoming_lifetime: Duration,
     pub(super) max_stateless_resets: u32,
     pub(super) stateless_reset_period: Duration,
@@ -57,6 +58,7 @@ impl Default for EndpointConfig {
             max_incoming: 256,
             max_connections: 16_384,
             retry_under_load: Some(64),
+            token_replay_capacity: 65_536,
             incoming_lifetime: Duration::from_secs(10),
             max_stateless_resets: 1000,
             stateless_reset_period: Duration::from_secs(1),
@@ -141,6 +143,19 @@ impl EndpointConfig {
     /// application decides per [`Incoming`](super::Incoming).
     pub fn require_retry(&mut self, require: bool) -> &mut Self {
         self.require_retry = require;
+        self
+    }
+
+    /// Tokens the replay filter remembers per token lifetime, for each
+    /// kind (Retry, NEW_TOKEN): each token is accepted once (RFC 9000
+    /// §8.1.4). The filter takes 29 bits per token for each of two
+    /// generations per kind (about 0.9 MiB at the default, allocated when
+    /// first used) and mistakes a fresh token for a spent one with
+    /// probability under 2 x 10^-6. Past this many tokens in a lifetime it
+    /// forgets early, and then refuses tokens issued before what it
+    /// remembers. Default 65,536.
+    pub fn token_replay_capacity(&mut self, capacity: usize) -> &mut Self {
+        self.token_replay_capacity = capacity.max(1);
         self
     }
 

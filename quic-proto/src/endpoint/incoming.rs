@@ -9,6 +9,7 @@ use crate::hash::Map as HashMap;
 use bytes::BytesMut;
 use slab::Slab;
 
+use super::replay::{ReplayFilter, TokenId};
 use super::{AcceptError, ConnectionHandle, DatagramEvent, Endpoint, RetryError};
 use crate::cid::ConnectionId;
 use crate::connection::{AcceptParams, Connection, DatagramMeta};
@@ -17,7 +18,7 @@ use crate::error::TransportErrorCode;
 use crate::packet::{PacketNumberLen, PartialDecode, decode_packet_number};
 use crate::stream_id::Side;
 use crate::time::Instant;
-use crate::token::ValidatedToken;
+use crate::token::{TokenKey, ValidatedToken};
 use crate::version::Version;
 
 //= https://www.rfc-editor.org/rfc/rfc9000#section-14.1
@@ -281,7 +282,8 @@ impl Endpoint {
         }
         let key = (meta.remote, dcid);
         let Err(data) = self.incoming.buffer(&key, meta, data) else { return None };
-        let (address_validated, retry) = match self.check_token(now, meta.remote, &dcid, token) {
+        let (check, used) = self.check_token(now, meta.remote, &dcid, token);
+        let (address_validated, retry) = match check {
             TokenCheck::Unvalidated => (false, None),
             TokenCheck::NewToken => (true, None),
             TokenCheck::Retry(odcid, retry_scid) => (true, Some((odcid, retry_scid))),
@@ -348,6 +350,11 @@ impl Endpoint {
             self.stats.incoming_dropped += 1;
             return None;
         }
+        // Spent only now that it let an attempt in: a client whose attempt
+        // was dropped above may present it again.
+        if let Some((kind, id)) = used {
+            self.replay_filter(kind).insert(now, &id);
+        }
         let (slot, serial) = self.incoming.insert(now, key, meta, data);
         Some(DatagramEvent::Incoming(Incoming {
             slot,
@@ -362,28 +369,51 @@ impl Endpoint {
         }))
     }
 
+    fn replay_filter(&mut self, kind: u8) -> &mut ReplayFilter {
+        if kind == RETRY_TOKEN_KIND { &mut self.retry_replay } else { &mut self.new_token_replay }
+    }
+
+    /// What the token says, and the token to record as spent if the
+    /// attempt goes ahead.
     fn check_token(
-        &self,
+        &mut self,
         now: Instant,
         remote: SocketAddr,
         dcid: &ConnectionId,
         token: &[u8],
-    ) -> TokenCheck {
+    ) -> (TokenCheck, Option<(u8, TokenId)>) {
         if token.is_empty() {
-            return TokenCheck::Unvalidated;
+            return (TokenCheck::Unvalidated, None);
         }
         //= https://www.rfc-editor.org/rfc/rfc9000#section-8.1.3
         //# When a server receives an Initial packet with an address validation token, it
         //# MUST attempt to validate the token, unless it has already completed address
         //# validation.
-        let opened = self.token_key.open(
+        let opened = self.token_key.open_issued(
             token,
             remote,
             now,
             self.config.retry_token_lifetime,
             self.config.new_token_lifetime,
         );
-        match opened {
+        let id = TokenKey::token_id(token);
+        let opened = match (opened, id) {
+            (Ok((validated, issued)), Some(id)) => {
+                //= https://www.rfc-editor.org/rfc/rfc9000#section-8.1.4
+                //# Tokens that are provided in NEW_TOKEN frames ({{frame-new-token}}) need to be
+                //# valid for longer but SHOULD NOT be accepted multiple times.
+                if self.replay_filter(token[0]).seen(now, &id, issued) {
+                    self.stats.tokens_replayed += 1;
+                    Err(crate::token::TokenError::Invalid)
+                } else {
+                    Ok(validated)
+                }
+            }
+            (Ok(_), None) => Err(crate::token::TokenError::Invalid),
+            (Err(e), _) => Err(e),
+        };
+        let used = id.map(|id| (token[0], id));
+        let check = match opened {
             // The client's next Initial goes to the Retry's SCID: a token
             // presented with any other DCID was replayed from elsewhere.
             Ok(ValidatedToken::Retry { original_dcid, retry_scid }) if retry_scid == *dcid => {
@@ -397,7 +427,10 @@ impl Endpoint {
             //# packet.
             Err(_) if token[0] != RETRY_TOKEN_KIND => TokenCheck::Unvalidated,
             Err(_) => TokenCheck::InvalidRetry,
-        }
+        };
+        let used =
+            if matches!(check, TokenCheck::NewToken | TokenCheck::Retry(..)) { used } else { None };
+        (check, used)
     }
 
     // Attempts are taken by value so that each is decided once.

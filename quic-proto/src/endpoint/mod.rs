@@ -21,6 +21,7 @@
 mod config;
 mod demux;
 mod incoming;
+mod replay;
 mod stateless;
 mod testing_hooks;
 #[cfg(test)]
@@ -171,6 +172,9 @@ pub struct Endpoint {
     handshaking: usize,
     /// Scratch space for checking Initial packet protection.
     scratch: Vec<u8>,
+    /// Retry and NEW_TOKEN tokens already spent.
+    retry_replay: replay::ReplayFilter,
+    new_token_replay: replay::ReplayFilter,
     stats: EndpointStats,
 }
 
@@ -195,6 +199,10 @@ pub struct EndpointStats {
     pub incoming_dropped: u64,
     /// Undecided attempts expired after [`EndpointConfig::incoming_lifetime`].
     pub incoming_expired: u64,
+    /// Valid Retry or NEW_TOKEN tokens presented again (or issued before
+    /// the replay filter's memory, or a false positive of it): counted as
+    /// no token.
+    pub tokens_replayed: u64,
 }
 
 impl fmt::Debug for Endpoint {
@@ -223,6 +231,11 @@ impl Endpoint {
         let (by_cid, by_initial, reset_tokens) =
             (hash::map(&mut *rng), hash::map(&mut *rng), hash::map(&mut *rng));
         let incoming = incoming::IncomingTable::new(hash::map(&mut *rng));
+        let capacity = config.token_replay_capacity;
+        let retry_replay =
+            replay::ReplayFilter::new(capacity, config.retry_token_lifetime, rng.next_u64());
+        let new_token_replay =
+            replay::ReplayFilter::new(capacity, config.new_token_lifetime, rng.next_u64());
         Self {
             config,
             reset_key,
@@ -242,6 +255,8 @@ impl Endpoint {
             next_generation: 0,
             handshaking: 0,
             scratch: Vec::new(),
+            retry_replay,
+            new_token_replay,
             stats: EndpointStats::default(),
         }
     }

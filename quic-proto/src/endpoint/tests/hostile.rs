@@ -210,3 +210,70 @@ fn a_stale_handle_finds_nothing_after_its_slot_is_reused() {
     assert!(net.nodes[1].ep.connection(h).is_none(), "the stale handle found the new connection");
     assert!(net.nodes[1].ep.connection(h2).is_some());
 }
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-8.1.4
+//= type=test
+//# Tokens that are provided in NEW_TOKEN frames ({{frame-new-token}}) need to be
+//# valid for longer but SHOULD NOT be accepted multiple times.
+#[test]
+fn a_new_token_token_validates_once() {
+    let mut ep = lone_server(EndpointConfig::default());
+    let now = Instant::from_millis(1_000);
+    let token = ep.token_key.seal_new_token(&mut *ep.rng, addr(2), now);
+    let first = ep.handle_datagram(now, meta(2), initial_datagram(dcid(1), &token, 1200));
+    let Some(DatagramEvent::Incoming(i)) = first else { panic!("first use dropped") };
+    assert!(i.is_address_validated());
+    ep.accept(now, i).unwrap();
+    // The same token again, on a new attempt (another DCID): no longer
+    // proof of the address.
+    let later = now + Duration::from_secs(60);
+    let again = ep.handle_datagram(later, meta(2), initial_datagram(dcid(2), &token, 1200));
+    let Some(DatagramEvent::Incoming(i)) = again else { panic!("replay dropped") };
+    assert!(!i.is_address_validated(), "a replayed NEW_TOKEN token validated the address");
+    assert_eq!(ep.stats().tokens_replayed, 1);
+}
+
+#[test]
+fn a_retry_token_is_spent_only_when_it_lets_an_attempt_in() {
+    let mut config = EndpointConfig::default();
+    config.max_connections(1);
+    let mut ep = lone_server(config);
+    let now = Instant::from_millis(1_000);
+    // Take the only place.
+    let Some(DatagramEvent::Incoming(i)) =
+        ep.handle_datagram(now, meta(1), initial_datagram(dcid(1), &[], 1200))
+    else {
+        panic!("dropped");
+    };
+    let h = ep.accept(now, i).unwrap();
+    drain(&mut ep);
+    let token = ep.token_key.seal_retry(&mut *ep.rng, addr(2), &dcid(0x21), &dcid(0x22), now);
+    // Refused at capacity: the token is not spent.
+    assert!(ep.handle_datagram(now, meta(2), initial_datagram(dcid(0x22), &token, 1200)).is_none());
+    assert_eq!(ep.stats().refused_at_capacity, 1);
+    drain(&mut ep);
+    // A place frees up; the client's retransmission gets in with the token.
+    ep.connection(h).unwrap().close(now, VarInt::from_u32(0), b"");
+    let mut t = now;
+    while ep.connection_count() > 0 {
+        t += Duration::from_millis(100);
+        ep.handle_timeout(t);
+        drain(&mut ep);
+        assert!(t < now + Duration::from_secs(30), "the connection never drained");
+    }
+    let back = ep.handle_datagram(t, meta(2), initial_datagram(dcid(0x22), &token, 1200));
+    let Some(DatagramEvent::Incoming(i)) = back else { panic!("the token was spent") };
+    assert!(i.is_retried());
+    ep.ignore(i);
+    drain(&mut ep);
+    // Now it is spent: presented again, it is refused with INVALID_TOKEN.
+    let replay = ep.handle_datagram(t, meta(2), initial_datagram(dcid(0x22), &token, 1200));
+    assert!(replay.is_none());
+    let sent = drain(&mut ep);
+    assert!(sent.iter().any(|d| is_initial_close(
+        d,
+        dcid(0x22),
+        TransportErrorCode::INVALID_TOKEN
+    )));
+    assert_eq!(ep.stats().tokens_replayed, 1);
+}
