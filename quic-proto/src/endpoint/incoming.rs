@@ -164,6 +164,11 @@ impl IncomingTable {
         self.expired
     }
 
+    /// Bytes held by all pending attempts.
+    pub(super) fn buffered_bytes(&self) -> usize {
+        self.slots.iter().flat_map(|(_, p)| p.datagrams.iter()).map(|(_, d)| d.len()).sum()
+    }
+
     /// Datagrams held by all pending attempts.
     #[cfg(test)]
     pub(super) fn buffered_datagrams(&self) -> usize {

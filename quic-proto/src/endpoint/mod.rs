@@ -358,6 +358,12 @@ impl Endpoint {
         self.connections.len()
     }
 
+    /// Bytes of datagrams held by connection attempts awaiting a decision:
+    /// at most [`EndpointConfig::max_incoming`] attempts of five datagrams.
+    pub fn incoming_buffered_bytes(&self) -> usize {
+        self.incoming.buffered_bytes()
+    }
+
     /// Server connections whose handshake has not completed.
     pub fn handshakes_in_progress(&self) -> usize {
         self.handshaking
