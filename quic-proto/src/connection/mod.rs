@@ -635,7 +635,9 @@ impl Connection {
         self.streams.accept(dir)
     }
 
-    /// Writes data (copied once). Returns how much was accepted.
+    /// Writes data (copied once). Returns how much was accepted: `Ok(0)`
+    /// at once for empty `data`. A write refused (`WriteError::Blocked`)
+    /// or cut short is followed by one `StreamEvent::Writable`.
     pub fn write(&mut self, id: StreamId, data: &[u8]) -> Result<usize, WriteError> {
         self.check_open_for_write()?;
         self.streams.write(id, data)

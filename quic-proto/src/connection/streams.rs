@@ -103,6 +103,11 @@ pub(crate) struct Streams {
     pending_stream_blocked: std::collections::BTreeSet<StreamId>,
     /// A STREAMS_BLOCKED frame may be due, per direction (bidi, uni).
     pending_streams_blocked: [bool; 2],
+    /// Streams whose last write was refused or cut short, waiting for a
+    /// `Writable` event. A subset of `send`'s keys (an entry leaves with its
+    /// stream), so bounded by the open streams; in ID order so that a
+    /// recorded run replays byte for byte.
+    write_blocked: std::collections::BTreeSet<StreamId>,
     pub(crate) events: VecDeque<StreamEvent>,
     resets_received: u64,
     max_resets: u64,
@@ -149,6 +154,7 @@ impl Streams {
             pending_data_blocked: false,
             pending_stream_blocked: std::collections::BTreeSet::new(),
             pending_streams_blocked: [false; 2],
+            write_blocked: std::collections::BTreeSet::new(),
             events: VecDeque::new(),
             resets_received: 0,
             max_resets,
@@ -287,16 +293,22 @@ impl Streams {
     // ----- application side -----
 
     pub(crate) fn write(&mut self, id: StreamId, data: &[u8]) -> Result<usize, WriteError> {
-        self.write_with(id, |buf| buf.write(data))
+        let len = data.len();
+        self.write_with(id, len, |buf| buf.write(data))
     }
 
     pub(crate) fn write_bytes(&mut self, id: StreamId, data: Bytes) -> Result<usize, WriteError> {
-        self.write_with(id, |buf| buf.write_bytes(data))
+        let len = data.len();
+        self.write_with(id, len, |buf| buf.write_bytes(data))
     }
 
+    /// Writes `len` bytes through `write`. A write refused or cut short by
+    /// a full send buffer puts the stream in `write_blocked`: one
+    /// `Writable` follows once acknowledgements free space.
     fn write_with(
         &mut self,
         id: StreamId,
+        len: usize,
         write: impl FnOnce(&mut SendBuffer) -> Result<usize, BufferWriteError>,
     ) -> Result<usize, WriteError> {
         let stream = self.send.get_mut(&id).ok_or(WriteError::ClosedStream)?;
@@ -306,17 +318,47 @@ impl Streams {
         if stream.buf.is_finished() || stream.buf.is_reset() {
             return Err(WriteError::ClosedStream);
         }
+        if len == 0 {
+            // Nothing to wait for: an empty write must not leave the
+            // application waiting for a `Writable` that has no cause.
+            return Ok(0);
+        }
         match write(&mut stream.buf) {
-            Ok(0) => Err(WriteError::Blocked),
-            Ok(n) => {
+            Ok(n) if n > 0 => {
+                // A write taken whole means the writer is not waiting
+                // (even if it was, and retried before being told).
+                if n < len {
+                    self.write_blocked.insert(id);
+                } else {
+                    self.write_blocked.remove(&id);
+                }
                 if !self.send_queue.contains(&id) {
                     self.send_queue.push_back(id);
                 }
                 self.note_blocked(id);
                 Ok(n)
             }
-            Err(BufferWriteError::Blocked) => Err(WriteError::Blocked),
+            Ok(_) | Err(BufferWriteError::Blocked) => {
+                self.write_blocked.insert(id);
+                Err(WriteError::Blocked)
+            }
             Err(_) => Err(WriteError::ClosedStream),
+        }
+    }
+
+    /// Sends the one `Writable` a blocked writer of stream `id` waits for,
+    /// if a write would now be accepted.
+    fn wake_writer(&mut self, id: StreamId) {
+        if !self.write_blocked.contains(&id) {
+            return;
+        }
+        let Some(stream) = self.send.get(&id) else {
+            self.write_blocked.remove(&id);
+            return;
+        };
+        if stream.buf.room() > 0 && stream.stopped.is_none() {
+            self.write_blocked.remove(&id);
+            self.events.push_back(StreamEvent::Writable(id));
         }
     }
 
@@ -329,6 +371,8 @@ impl Streams {
             return Err(WriteError::ClosedStream);
         }
         stream.buf.finish();
+        // No write follows a finish, so nothing waits for `Writable`.
+        self.write_blocked.remove(&id);
         if !self.send_queue.contains(&id) {
             self.send_queue.push_back(id);
         }
@@ -342,6 +386,7 @@ impl Streams {
         }
         let final_size = stream.buf.reset();
         stream.reset_pending = Some((code, final_size));
+        self.write_blocked.remove(&id);
         if !self.send_queue.contains(&id) {
             self.send_queue.push_back(id);
         }
@@ -506,6 +551,8 @@ impl Streams {
             return Ok(());
         }
         stream.stopped = Some(code);
+        // The `Stopped` event below wakes a blocked writer instead.
+        self.write_blocked.remove(&id);
         //= https://www.rfc-editor.org/rfc/rfc9000#section-3.5
         //# An endpoint that receives a STOP_SENDING frame
         //# MUST send a RESET_STREAM frame if the stream is in the "Ready" or "Send"
@@ -530,10 +577,10 @@ impl Streams {
         let Some(stream) = self.send.get_mut(&id) else { return Ok(()) };
         let was_blocked = stream.credit.available() == 0;
         if stream.credit.on_max_update(max) && was_blocked {
-            self.events.push_back(StreamEvent::Writable(id));
             if !self.send_queue.contains(&id) {
                 self.send_queue.push_back(id);
             }
+            self.wake_writer(id);
         }
         Ok(())
     }
@@ -550,6 +597,10 @@ impl Streams {
         Ok(())
     }
 
+    /// New connection credit. It lets queued data go out but wakes no
+    /// writer: writes are bounded by each stream's send buffer, not by
+    /// credit, so a blocked writer waits for the acknowledgements of what
+    /// this credit lets out (`on_stream_acked`).
     pub(crate) fn on_max_data(&mut self, max: VarInt) {
         let was_blocked = self.conn_send.available() == 0;
         if self.conn_send.on_max_update(max) && was_blocked {
@@ -557,7 +608,6 @@ impl Streams {
             let mut ids: Vec<StreamId> = self.send.keys().copied().collect();
             ids.sort_unstable();
             for id in ids {
-                self.events.push_back(StreamEvent::Writable(id));
                 // A stream that ran out of connection credit left the send
                 // queue; it has something to send again.
                 let s = &self.send[&id];
@@ -801,19 +851,14 @@ impl Streams {
 
     pub(crate) fn on_stream_acked(&mut self, id: StreamId, range: Range<u64>, fin: bool) {
         let Some(stream) = self.send.get_mut(&id) else { return };
-        let was_full = stream.buf.room() == 0;
         stream.buf.on_ack(range, fin);
+        let done = stream.buf.is_fully_acked() && stream.state.on_all_data_acked();
         // An application blocked on a full send buffer waits for this
         // (regression: acked_data_frees_buffer_space_and_says_so).
-        if was_full
-            && stream.buf.room() > 0
-            && !stream.buf.is_finished()
-            && stream.stopped.is_none()
-        {
-            self.events.push_back(StreamEvent::Writable(id));
-        }
-        if stream.buf.is_fully_acked() && stream.state.on_all_data_acked() {
+        self.wake_writer(id);
+        if done {
             self.send.remove(&id);
+            self.write_blocked.remove(&id);
             self.log_state(id, true, false, true);
             self.events.push_back(StreamEvent::Finished(id));
             self.maybe_release(id);
@@ -836,6 +881,7 @@ impl Streams {
             && stream.state.on_reset_acked()
         {
             self.send.remove(&id);
+            self.write_blocked.remove(&id);
             self.log_state(id, true, false, true);
             self.maybe_release(id);
         }
