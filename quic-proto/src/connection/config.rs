@@ -55,8 +55,18 @@ pub struct Limits {
     pub max_ack_ranges: usize,
     /// Packets buffered because their keys are not available yet (default 16).
     pub max_undecryptable_packets: usize,
-    /// RESET_STREAM frames accepted per connection (default 1 << 16).
-    pub max_stream_resets: u64,
+    /// Streams the peer may abort per second, sustained: RESET_STREAM and
+    /// STOP_SENDING frames each count once per stream they abort, repeats
+    /// are free (default 4,000). More, once `stream_abort_burst` is used
+    /// up, is PROTOCOL_VIOLATION (RFC 9000 §21.9): a peer that opens and
+    /// cancels streams as fast as it can (HTTP/2's "Rapid Reset") makes
+    /// this endpoint do work for nothing. 0 makes the burst a lifetime
+    /// total.
+    pub stream_aborts_per_second: u64,
+    /// Stream aborts allowed at once above the sustained rate (default
+    /// 10,000): a page navigation cancelling every request in flight, even
+    /// with a few thousand concurrent streams, fits.
+    pub stream_abort_burst: u64,
 }
 
 impl Default for Limits {
@@ -68,7 +78,8 @@ impl Default for Limits {
             max_stream_fragments: 1024,
             max_ack_ranges: 64,
             max_undecryptable_packets: 16,
-            max_stream_resets: 1 << 16,
+            stream_aborts_per_second: 4_000,
+            stream_abort_burst: 10_000,
         }
     }
 }

@@ -458,7 +458,10 @@ impl Connection {
             &params,
             config.initial_max_data,
             config.max_data_window,
-            config.limits.max_stream_resets,
+            crate::streams::rate::TokenBucket::new(
+                config.limits.stream_aborts_per_second,
+                config.limits.stream_abort_burst,
+            ),
             &mut *rng,
         );
         let max_crypto = config.limits.max_crypto_buffer;

@@ -341,9 +341,10 @@ impl Connection {
                     self.streams.on_stream_frame(s.id, s.offset.into_inner(), data, s.fin)?;
                 }
                 Frame::ResetStream(r) => {
-                    self.streams.on_reset_stream(r.id, r.error_code, r.final_size.into_inner())?
+                    let size = r.final_size.into_inner();
+                    self.streams.on_reset_stream(now, r.id, r.error_code, size)?
                 }
-                Frame::StopSending(s) => self.streams.on_stop_sending(s.id, s.error_code)?,
+                Frame::StopSending(s) => self.streams.on_stop_sending(now, s.id, s.error_code)?,
                 Frame::MaxData(m) => self.streams.on_max_data(m.maximum),
                 Frame::MaxStreamData(m) => self.streams.on_max_stream_data(m.id, m.maximum)?,
                 Frame::MaxStreams(m) => self.streams.on_max_streams(m.dir, m.maximum)?,

@@ -14,6 +14,7 @@ use crate::error::TransportError;
 use crate::frame::{FrameType, StreamHeader};
 use crate::stream_id::{Dir, Side, StreamId};
 use crate::streams::flow_control::{RecvWindow, SendCredit, StreamLimits};
+use crate::streams::rate::TokenBucket;
 use crate::streams::recv::RecvBuffer;
 use crate::streams::send::{BufferWriteError, SendBuffer};
 use crate::streams::state::{
@@ -109,8 +110,9 @@ pub(crate) struct Streams {
     /// recorded run replays byte for byte.
     write_blocked: std::collections::BTreeSet<StreamId>,
     pub(crate) events: VecDeque<StreamEvent>,
-    resets_received: u64,
-    max_resets: u64,
+    /// Stream aborts by the peer (RESET_STREAM, STOP_SENDING) still
+    /// allowed: see `on_abort`.
+    abort_limit: TokenBucket,
     /// Stream side changes for qlog; `None` (and no cost) while qlog is off.
     pub(crate) state_log: Option<Vec<StreamStateChange>>,
 }
@@ -129,7 +131,7 @@ impl Streams {
         local: &TransportParameters,
         conn_window: VarInt,
         max_conn_window: u64,
-        max_resets: u64,
+        abort_limit: TokenBucket,
         rng: &mut dyn RandomSource,
     ) -> Self {
         let max_conn = VarInt::saturating_from_u64(max_conn_window);
@@ -156,8 +158,7 @@ impl Streams {
             pending_streams_blocked: [false; 2],
             write_blocked: std::collections::BTreeSet::new(),
             events: VecDeque::new(),
-            resets_received: 0,
-            max_resets,
+            abort_limit,
             state_log: None,
         }
     }
@@ -505,25 +506,56 @@ impl Streams {
         Ok(())
     }
 
+    /// Charges one stream abort by the peer (the first RESET_STREAM or
+    /// STOP_SENDING for a stream) against the rate limit.
+    ///
+    /// A peer that opens streams and aborts them at once, again and again,
+    /// makes this endpoint (and the application above it, which may have
+    /// started work for each stream) spend effort that makes no progress;
+    /// stream limits do not stop it, because every abort returns stream
+    /// credit. Repeats of an abort already applied change nothing and cost
+    /// nothing here. The error blames the peer: at the default rate no
+    /// application aborts streams this fast, so the peer is treated as an
+    /// attacker. PROTOCOL_VIOLATION is the transport's generic code for a
+    /// misbehaving peer; no more specific transport code exists (HTTP/3's
+    /// H3_EXCESSIVE_LOAD is the application's to send).
+    fn on_abort(&mut self, now: Instant, frame_type: FrameType) -> Result<(), TransportError> {
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-21.9
+        //# While there are legitimate uses for all messages, implementations SHOULD track
+        //# cost of processing relative to progress and treat excessive quantities of any
+        //# non-productive packets as indicative of an attack.  Endpoints MAY respond to
+        //# this condition with a connection error or by dropping packets.
+        if self.abort_limit.take(now) {
+            return Ok(());
+        }
+        let reason = if frame_type == FrameType::STOP_SENDING {
+            "STOP_SENDING rate limit exceeded"
+        } else {
+            "RESET_STREAM rate limit exceeded"
+        };
+        Err(TransportError::protocol_violation(reason).with_frame(frame_type))
+    }
+
     pub(crate) fn on_reset_stream(
         &mut self,
+        now: Instant,
         id: StreamId,
         code: VarInt,
         final_size: u64,
     ) -> Result<(), TransportError> {
         self.check_frame(id, FrameType::RESET_STREAM)?;
-        self.resets_received += 1;
-        if self.resets_received > self.max_resets {
-            // A peer cycling streams through resets costs us state and work.
-            return Err(TransportError::protocol_violation("too many RESET_STREAM frames")
-                .with_frame(FrameType::RESET_STREAM));
-        }
+        // A stream already closed (read to its end or its reset read) has
+        // nothing to abort: the frame is ignored and costs nothing.
         let Some(stream) = self.recv.get_mut(&id) else { return Ok(()) };
         if stream.reset.is_some() {
-            // Repeated: only the final size is checked again.
+            // Repeated (a retransmission, or a peer repeating itself): only
+            // the final size is checked again, and the rate limit is not
+            // charged, so retransmitted resets never count twice.
             stream.buf.on_reset(final_size)?;
             return Ok(());
         }
+        self.on_abort(now, FrameType::RESET_STREAM)?;
+        let Some(stream) = self.recv.get_mut(&id) else { return Ok(()) };
         let grown = stream
             .window
             .on_data_received(final_size)
@@ -542,14 +574,18 @@ impl Streams {
 
     pub(crate) fn on_stop_sending(
         &mut self,
+        now: Instant,
         id: StreamId,
         code: VarInt,
     ) -> Result<(), TransportError> {
         self.check_frame(id, FrameType::STOP_SENDING)?;
         let Some(stream) = self.send.get_mut(&id) else { return Ok(()) };
         if stream.stopped.is_some() {
+            // Repeated: changes nothing, costs nothing (see `on_abort`).
             return Ok(());
         }
+        self.on_abort(now, FrameType::STOP_SENDING)?;
+        let Some(stream) = self.send.get_mut(&id) else { return Ok(()) };
         stream.stopped = Some(code);
         // The `Stopped` event below wakes a blocked writer instead.
         self.write_blocked.remove(&id);
