@@ -549,6 +549,12 @@ impl Connection {
     /// Feeds a datagram received from the peer. Bounded work; never fails:
     /// undecodable or unauthenticated packets are dropped, protocol
     /// violations close the connection (see [`Event::ConnectionLost`]).
+    ///
+    /// Stream data is kept as slices of `data` where that wastes little
+    /// memory, with `data.capacity()` counted as what each slice keeps
+    /// alive. Give each datagram an allocation of its own (as the
+    /// adapters do): an allocation shared with other datagrams cannot be
+    /// seen, and would be kept alive whole.
     pub fn handle_datagram(&mut self, now: Instant, meta: DatagramMeta, data: BytesMut) {
         let span = self.span.clone();
         let _entered = span.enter();

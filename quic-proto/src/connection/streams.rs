@@ -471,12 +471,15 @@ impl Streams {
 
     // ----- frames from the peer -----
 
+    /// A STREAM frame whose `data` is a slice of an allocation of
+    /// `footprint` bytes (its datagram): see `RecvBuffer::insert_in`.
     pub(crate) fn on_stream_frame(
         &mut self,
         id: StreamId,
         offset: u64,
         data: Bytes,
         fin: bool,
+        footprint: usize,
     ) -> Result<(), TransportError> {
         self.check_frame(id, FrameType::STREAM)?;
         let Some(stream) = self.recv.get_mut(&id) else { return Ok(()) };
@@ -488,12 +491,12 @@ impl Streams {
             // Data after STOP_SENDING still counts toward flow control (above).
             if stream.buf.is_stopped() {
                 let consumed_before = stream.buf.consumed();
-                stream.buf.insert(offset, data, fin)?;
+                stream.buf.insert_in(offset, data, fin, footprint)?;
                 self.conn_recv.on_data_consumed(stream.buf.consumed() - consumed_before);
             }
             return Ok(());
         }
-        let new = stream.buf.insert(offset, data, fin)?;
+        let new = stream.buf.insert_in(offset, data, fin, footprint)?;
         if fin {
             stream.state.on_size_known();
         }
@@ -930,6 +933,12 @@ impl Streams {
                 self.send_queue.push_back(id);
             }
         }
+    }
+
+    /// Bytes buffered in the receive streams and the memory they pin.
+    #[cfg(test)]
+    pub(crate) fn receive_memory(&self) -> (u64, u64) {
+        self.recv.values().fold((0, 0), |(b, p), s| (b + s.buf.buffered(), p + s.buf.pinned()))
     }
 
     /// The MAX_STREAM_DATA value to advertise for `id`, if its receive side

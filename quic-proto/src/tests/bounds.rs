@@ -13,6 +13,7 @@ use crate::error::TransportErrorCode;
 use crate::frame::{AckEncoder, Crypto, Frame, PathChallenge, ResetStream, StopSending, Stream};
 use crate::packet::{PartialDecode, ProtectedHeader};
 use crate::stream_id::{Dir, Side, StreamId};
+use crate::streams::recv::PIN_FACTOR;
 use crate::testing::pair::{Direction, Pair};
 use crate::varint::VarInt;
 
@@ -75,6 +76,58 @@ fn too_many_stream_fragments_close_with_internal_error() {
     inject_frames(&mut pair, Side::Client, &encode(&frames));
     // The documented code: see `streams::recv` (the peer broke no rule).
     assert_closes_with(&mut pair, Side::Server, TransportErrorCode::INTERNAL_ERROR);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-21.7
+//= type=test
+//# An adversarial sender might intentionally not send portions of the stream data,
+//# causing the receiver to commit resources for the unsent data. This could
+//# cause a disproportionate receive buffer memory commitment and/or the creation of
+//# a large and inefficient data structure at the receiver.
+#[test]
+fn tiny_fragments_in_full_datagrams_pin_a_bounded_multiple_of_the_window() {
+    const WINDOW: u32 = 64 * 1024;
+    let mut server = TransportConfig::default();
+    server.initial_max_stream_data(VarInt::from_u32(WINDOW)).max_stream_data_window(WINDOW.into());
+    let mut pair = Pair::builder(1109).server_transport(server).build();
+    pair.handshake();
+    let most = Rc::new(RefCell::new((0, 0)));
+    let observed = most.clone();
+    pair.set_observer(move |side, conn| {
+        if side == Side::Server {
+            let (buffered, pinned) = conn.stream_receive_memory();
+            let mut m = observed.borrow_mut();
+            *m = (m.0.max(buffered), m.1.max(pinned));
+            // At every step, not just at the end.
+            assert!(pinned <= PIN_FACTOR * buffered, "{pinned} pinned for {buffered}");
+        }
+    });
+    // One-byte fragments with a hole before each, up to the fragment cap,
+    // each padded out to a full datagram.
+    let id = StreamId::new(Side::Client, Dir::Uni, 0).unwrap();
+    let room = pair.client().forge_capacity();
+    let fragments = Limits::default().max_stream_fragments as u64;
+    for i in 0..fragments {
+        let mut frame = encode(&[Frame::Stream(Stream {
+            id,
+            offset: VarInt::from_u64(1 + 2 * i).unwrap(),
+            fin: false,
+            has_length: true,
+            data: b"x",
+        })]);
+        frame.resize(room, 0);
+        inject_frames(&mut pair, Side::Client, &frame);
+        if i % 64 == 0 {
+            pair.drive_for(Duration::from_millis(5));
+        }
+    }
+    pair.drive_for(Duration::from_millis(100));
+    assert!(!pair.server().is_closed(), "{:?}", pair.server().error());
+    let (buffered, pinned) = *most.borrow();
+    assert_eq!(buffered, fragments, "every fragment is held");
+    // Held as datagram slices, they would pin over a megabyte.
+    assert!(pinned <= PIN_FACTOR * u64::from(WINDOW), "{pinned} bytes pinned");
+    assert!(pinned <= PIN_FACTOR * fragments, "{pinned} bytes pinned");
 }
 
 //= https://www.rfc-editor.org/rfc/rfc9001#section-4.1.4
