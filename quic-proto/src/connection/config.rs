@@ -45,10 +45,12 @@ pub struct Limits {
     pub max_pending_path_responses: usize,
     /// Connection IDs retired by the peer and not yet acknowledged (default 16).
     pub max_pending_retirements: usize,
-    /// Bytes of out-of-order CRYPTO data buffered per space (default 64 KiB);
-    /// more is CRYPTO_BUFFER_EXCEEDED (RFC 9000 §7.5).
+    /// Bytes of out-of-order CRYPTO data buffered per space (default 64 KiB,
+    /// at least 4096 whatever the setting); more, or more than 64 disjoint
+    /// ranges, is CRYPTO_BUFFER_EXCEEDED (RFC 9000 §7.5).
     pub max_crypto_buffer: usize,
-    /// Out-of-order fragments buffered per stream (default 1024).
+    /// Disjoint ranges of out-of-order data buffered per stream (default
+    /// 1024); more is INTERNAL_ERROR (RFC 9000 §21.7, `streams::recv`).
     pub max_stream_fragments: usize,
     /// ACK ranges tracked per packet number space (default 64); older ranges
     /// are forgotten.

@@ -316,8 +316,7 @@ impl Connection {
                 Frame::Crypto(c) => {
                     let end = c.end();
                     let s = &mut self.spaces[space as usize];
-                    if end > s.crypto_recv.consumed() + self.config.limits.max_crypto_buffer as u64
-                    {
+                    if end > s.crypto_recv.consumed() + s.crypto_limit {
                         //= https://www.rfc-editor.org/rfc/rfc9000#section-7.5
                         //# If an endpoint does not expand its buffer, it MUST close
                         //# the connection with a CRYPTO_BUFFER_EXCEEDED error code.

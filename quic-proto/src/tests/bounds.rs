@@ -326,6 +326,39 @@ fn repeated_resets_and_stop_sendings_are_free() {
 
 //= https://www.rfc-editor.org/rfc/rfc9000#section-7.5
 //= type=test
+//# Implementations MUST support buffering at least 4096 bytes of data received in
+//# out-of-order CRYPTO frames.
+#[test]
+fn crypto_buffer_holds_4096_bytes_whatever_the_setting_and_caps_fragments() {
+    let crypto = |offset: u32, data: &[u8]| {
+        encode(&[Frame::Crypto(Crypto { offset: VarInt::from_u32(offset), data })])
+    };
+    // The setting asks for 100 bytes; 4095 bytes behind a one-byte hole
+    // are kept all the same.
+    let mut pair = server_limits(1110, |l| l.max_crypto_buffer = 100);
+    let data = [0u8; 819];
+    for i in 0..5 {
+        inject_frames(&mut pair, Side::Client, &crypto(1 + 819 * i, &data));
+    }
+    pair.drive_for(Duration::from_millis(50));
+    assert!(!pair.server().is_closed(), "{:?}", pair.server().error());
+    // A byte beyond them is too far ahead.
+    inject_frames(&mut pair, Side::Client, &crypto(4096, b"x"));
+    assert_closes_with(&mut pair, Side::Server, TransportErrorCode::CRYPTO_BUFFER_EXCEEDED);
+
+    // 64 disjoint ranges are kept; a 65th is a peer fragmenting on purpose.
+    let mut pair = server_limits(1111, |_| {});
+    for i in 0..64 {
+        inject_frames(&mut pair, Side::Client, &crypto(1 + 2 * i, b"x"));
+    }
+    pair.drive_for(Duration::from_millis(50));
+    assert!(!pair.server().is_closed(), "{:?}", pair.server().error());
+    inject_frames(&mut pair, Side::Client, &crypto(1 + 2 * 64, b"x"));
+    assert_closes_with(&mut pair, Side::Server, TransportErrorCode::CRYPTO_BUFFER_EXCEEDED);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-7.5
+//= type=test
 //# If an endpoint does not expand its buffer, it MUST close
 //# the connection with a CRYPTO_BUFFER_EXCEEDED error code.
 #[test]
