@@ -49,18 +49,30 @@ pub struct Limits {
     pub max_pending_path_responses: usize,
     /// Connection IDs retired by the peer and not yet acknowledged (default 16).
     pub max_pending_retirements: usize,
-    /// Bytes of out-of-order CRYPTO data buffered per space (default 64 KiB);
-    /// more is CRYPTO_BUFFER_EXCEEDED (RFC 9000 §7.5).
+    /// Bytes of out-of-order CRYPTO data buffered per space (default 64 KiB,
+    /// at least 4096 whatever the setting); more, or more than 64 disjoint
+    /// ranges, is CRYPTO_BUFFER_EXCEEDED (RFC 9000 §7.5).
     pub max_crypto_buffer: usize,
-    /// Out-of-order fragments buffered per stream (default 1024).
+    /// Disjoint ranges of out-of-order data buffered per stream (default
+    /// 1024); more is INTERNAL_ERROR (RFC 9000 §21.7, `streams::recv`).
     pub max_stream_fragments: usize,
     /// ACK ranges tracked per packet number space (default 64); older ranges
     /// are forgotten.
     pub max_ack_ranges: usize,
     /// Packets buffered because their keys are not available yet (default 16).
     pub max_undecryptable_packets: usize,
-    /// RESET_STREAM frames accepted per connection (default 1 << 16).
-    pub max_stream_resets: u64,
+    /// Streams the peer may abort per second, sustained: RESET_STREAM and
+    /// STOP_SENDING frames each count once per stream they abort, repeats
+    /// are free (default 4,000). More, once `stream_abort_burst` is used
+    /// up, is PROTOCOL_VIOLATION (RFC 9000 §21.9): a peer that opens and
+    /// cancels streams as fast as it can (HTTP/2's "Rapid Reset") makes
+    /// this endpoint do work for nothing. 0 makes the burst a lifetime
+    /// total.
+    pub stream_aborts_per_second: u64,
+    /// Stream aborts allowed at once above the sustained rate (default
+    /// 10,000): a page navigation cancelling every request in flight, even
+    /// with a few thousand concurrent streams, fits.
+    pub stream_abort_burst: u64,
 }
 
 impl Default for Limits {
@@ -73,7 +85,8 @@ impl Default for Limits {
             max_stream_fragments: 1024,
             max_ack_ranges: 64,
             max_undecryptable_packets: 16,
-            max_stream_resets: 1 << 16,
+            stream_aborts_per_second: 4_000,
+            stream_abort_burst: 10_000,
         }
     }
 }

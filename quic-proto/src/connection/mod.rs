@@ -463,7 +463,10 @@ impl Connection {
             &params,
             config.initial_max_data,
             config.max_data_window,
-            config.limits.max_stream_resets,
+            crate::streams::rate::TokenBucket::new(
+                config.limits.stream_aborts_per_second,
+                config.limits.stream_abort_burst,
+            ),
             &mut *rng,
         );
         let max_crypto = config.limits.max_crypto_buffer;
@@ -552,6 +555,12 @@ impl Connection {
     /// Feeds a datagram received from the peer. Bounded work; never fails:
     /// undecodable or unauthenticated packets are dropped, protocol
     /// violations close the connection (see [`Event::ConnectionLost`]).
+    ///
+    /// Stream data is kept as slices of `data` where that wastes little
+    /// memory, with `data.capacity()` counted as what each slice keeps
+    /// alive. Give each datagram an allocation of its own (as the
+    /// adapters do): an allocation shared with other datagrams cannot be
+    /// seen, and would be kept alive whole.
     pub fn handle_datagram(&mut self, now: Instant, meta: DatagramMeta, data: BytesMut) {
         let span = self.span.clone();
         let _entered = span.enter();
@@ -642,7 +651,9 @@ impl Connection {
         self.streams.accept(dir)
     }
 
-    /// Writes data (copied once). Returns how much was accepted.
+    /// Writes data (copied once). Returns how much was accepted: `Ok(0)`
+    /// at once for empty `data`. A write refused (`WriteError::Blocked`)
+    /// or cut short is followed by one `StreamEvent::Writable`.
     pub fn write(&mut self, id: StreamId, data: &[u8]) -> Result<usize, WriteError> {
         self.check_open_for_write()?;
         self.streams.write(id, data)

@@ -58,6 +58,9 @@ impl Connection {
             .len()
             .checked_sub(StatelessResetToken::LEN)
             .map(|at| data[at..].try_into().expect("16 bytes"));
+        // The allocation every packet split from `data` shares: stream and
+        // CRYPTO data kept without copying keep all of it alive.
+        let footprint = data.capacity();
         let mut first = true;
         while !data.is_empty() {
             let parsed = PartialDecode::parse(&data, self.local_cid.len(), false)
@@ -70,7 +73,7 @@ impl Connection {
                 break;
             };
             let packet = data.split_to(packet_len.min(data.len()));
-            match self.on_packet(now, meta, packet, kind) {
+            match self.on_packet(now, meta, packet, kind, footprint) {
                 Ok(true) => {}
                 Ok(false) if first => self.check_stateless_reset(now, tail.as_ref(), len as usize),
                 Ok(false) => {}
@@ -106,7 +109,8 @@ impl Connection {
         }
     }
 
-    /// Processes one packet. `Ok(true)`: authenticated and processed.
+    /// Processes one packet, split from a datagram whose allocation is
+    /// `footprint` bytes. `Ok(true)`: authenticated and processed.
     /// `Ok(false)`: dropped. `Err`: the connection must close.
     fn on_packet(
         &mut self,
@@ -114,6 +118,7 @@ impl Connection {
         meta: DatagramMeta,
         mut packet: BytesMut,
         kind: Kind,
+        footprint: usize,
     ) -> Result<bool, TransportError> {
         let (level, dcid, scid, pn_offset) = match kind {
             Kind::Protected { level, dcid, scid, pn_offset } => (level, dcid, scid, pn_offset),
@@ -278,7 +283,7 @@ impl Connection {
 
         let payload = packet.freeze().slice(header_len..header_len + plain_len);
         self.cids.packet_dcid = dcid;
-        let ack_eliciting = self.process_frames(now, level, &payload)?;
+        let ack_eliciting = self.process_frames(now, level, &payload, footprint)?;
         self.spaces[space as usize].ack.on_packet_received(now, pn, ack_eliciting, meta.ecn);
         //= https://www.rfc-editor.org/rfc/rfc9000#section-10.1
         //# An endpoint restarts its idle timer when a packet from its peer is
@@ -288,11 +293,13 @@ impl Connection {
     }
 
     /// Processes a packet's frames; returns whether any was ack-eliciting.
+    /// `footprint`: the size of the allocation `payload` is a slice of.
     fn process_frames(
         &mut self,
         now: Instant,
         level: EncryptionLevel,
         payload: &Bytes,
+        footprint: usize,
     ) -> Result<bool, TransportError> {
         //= https://www.rfc-editor.org/rfc/rfc9000#section-12.4
         //# An endpoint MUST treat receipt of a packet containing no frames as a
@@ -315,8 +322,7 @@ impl Connection {
                 Frame::Crypto(c) => {
                     let end = c.end();
                     let s = &mut self.spaces[space as usize];
-                    if end > s.crypto_recv.consumed() + self.config.limits.max_crypto_buffer as u64
-                    {
+                    if end > s.crypto_recv.consumed() + s.crypto_limit {
                         //= https://www.rfc-editor.org/rfc/rfc9000#section-7.5
                         //# If an endpoint does not expand its buffer, it MUST close
                         //# the connection with a CRYPTO_BUFFER_EXCEEDED error code.
@@ -325,10 +331,15 @@ impl Connection {
                         ));
                     }
                     s.crypto_recv
-                        .insert(c.offset.into_inner(), payload.slice_ref(c.data), false)
+                        .insert_in(
+                            c.offset.into_inner(),
+                            payload.slice_ref(c.data),
+                            false,
+                            footprint,
+                        )
                         .map_err(|_| {
-                        TransportError::crypto_buffer_exceeded("CRYPTO data too fragmented")
-                    })?;
+                            TransportError::crypto_buffer_exceeded("CRYPTO data too fragmented")
+                        })?;
                     self.on_crypto_data(now, level)?;
                 }
                 Frame::NewToken(t) => {
@@ -344,12 +355,14 @@ impl Connection {
                 }
                 Frame::Stream(s) => {
                     let data = payload.slice_ref(s.data);
-                    self.streams.on_stream_frame(s.id, s.offset.into_inner(), data, s.fin)?;
+                    let offset = s.offset.into_inner();
+                    self.streams.on_stream_frame(s.id, offset, data, s.fin, footprint)?;
                 }
                 Frame::ResetStream(r) => {
-                    self.streams.on_reset_stream(r.id, r.error_code, r.final_size.into_inner())?
+                    let size = r.final_size.into_inner();
+                    self.streams.on_reset_stream(now, r.id, r.error_code, size)?
                 }
-                Frame::StopSending(s) => self.streams.on_stop_sending(s.id, s.error_code)?,
+                Frame::StopSending(s) => self.streams.on_stop_sending(now, s.id, s.error_code)?,
                 Frame::MaxData(m) => self.streams.on_max_data(m.maximum),
                 Frame::MaxStreamData(m) => self.streams.on_max_stream_data(m.id, m.maximum)?,
                 Frame::MaxStreams(m) => self.streams.on_max_streams(m.dir, m.maximum)?,

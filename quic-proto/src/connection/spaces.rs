@@ -12,6 +12,18 @@ use crate::streams::recv::RecvBuffer;
 use crate::streams::send::SendBuffer;
 use crate::varint::VarInt;
 
+/// Fewest bytes of out-of-order CRYPTO data a space buffers, whatever
+/// `Limits::max_crypto_buffer` says.
+//= https://www.rfc-editor.org/rfc/rfc9000#section-7.5
+//# Implementations MUST support buffering at least 4096 bytes of data received in
+//# out-of-order CRYPTO frames.
+pub(crate) const MIN_CRYPTO_BUFFER: usize = 4096;
+
+/// Disjoint ranges of CRYPTO data a space buffers. A handshake flight is a
+/// few packets (a certificate chain a few dozen); more holes than this is
+/// a peer fragmenting on purpose.
+const MAX_CRYPTO_FRAGMENTS: usize = 64;
+
 /// One packet number space: its keys (Initial and Handshake; 1-RTT keys
 /// live in `OneRttKeys`), its CRYPTO stream in each direction, and its
 /// acknowledgment state.
@@ -19,6 +31,8 @@ pub(crate) struct Space {
     pub(crate) keys: Option<Keys>,
     pub(crate) crypto_send: SendBuffer,
     pub(crate) crypto_recv: RecvBuffer,
+    /// Bytes of CRYPTO data buffered beyond what TLS consumed, at most.
+    pub(crate) crypto_limit: u64,
     pub(crate) ack: AckTracker,
     /// Probe packets the loss detection timer asked for.
     pub(crate) probes: u8,
@@ -29,11 +43,13 @@ pub(crate) struct Space {
 
 impl Space {
     pub(crate) fn new(id: SpaceId, max_crypto_buffer: usize) -> Self {
+        let crypto_limit = max_crypto_buffer.max(MIN_CRYPTO_BUFFER) as u64;
         Self {
             keys: None,
             // CRYPTO data is not flow controlled; the handshake's size bounds it.
             crypto_send: SendBuffer::new(u64::MAX),
-            crypto_recv: RecvBuffer::with_limits(64, max_crypto_buffer as u64),
+            crypto_recv: RecvBuffer::with_limits(MAX_CRYPTO_FRAGMENTS, crypto_limit),
+            crypto_limit,
             ack: AckTracker::new(id),
             probes: 0,
             discarded: false,

@@ -14,6 +14,7 @@ use crate::error::TransportError;
 use crate::frame::{FrameType, StreamHeader};
 use crate::stream_id::{Dir, Side, StreamId};
 use crate::streams::flow_control::{RecvWindow, SendCredit, StreamLimits};
+use crate::streams::rate::TokenBucket;
 use crate::streams::recv::RecvBuffer;
 use crate::streams::send::{BufferWriteError, SendBuffer};
 use crate::streams::state::{
@@ -103,9 +104,15 @@ pub(crate) struct Streams {
     pending_stream_blocked: std::collections::BTreeSet<StreamId>,
     /// A STREAMS_BLOCKED frame may be due, per direction (bidi, uni).
     pending_streams_blocked: [bool; 2],
+    /// Streams whose last write was refused or cut short, waiting for a
+    /// `Writable` event. A subset of `send`'s keys (an entry leaves with its
+    /// stream), so bounded by the open streams; in ID order so that a
+    /// recorded run replays byte for byte.
+    write_blocked: std::collections::BTreeSet<StreamId>,
     pub(crate) events: VecDeque<StreamEvent>,
-    resets_received: u64,
-    max_resets: u64,
+    /// Stream aborts by the peer (RESET_STREAM, STOP_SENDING) still
+    /// allowed: see `on_abort`.
+    abort_limit: TokenBucket,
     /// Stream side changes for qlog; `None` (and no cost) while qlog is off.
     pub(crate) state_log: Option<Vec<StreamStateChange>>,
 }
@@ -124,7 +131,7 @@ impl Streams {
         local: &TransportParameters,
         conn_window: VarInt,
         max_conn_window: u64,
-        max_resets: u64,
+        abort_limit: TokenBucket,
         rng: &mut dyn RandomSource,
     ) -> Self {
         let max_conn = VarInt::saturating_from_u64(max_conn_window);
@@ -149,9 +156,9 @@ impl Streams {
             pending_data_blocked: false,
             pending_stream_blocked: std::collections::BTreeSet::new(),
             pending_streams_blocked: [false; 2],
+            write_blocked: std::collections::BTreeSet::new(),
             events: VecDeque::new(),
-            resets_received: 0,
-            max_resets,
+            abort_limit,
             state_log: None,
         }
     }
@@ -287,16 +294,22 @@ impl Streams {
     // ----- application side -----
 
     pub(crate) fn write(&mut self, id: StreamId, data: &[u8]) -> Result<usize, WriteError> {
-        self.write_with(id, |buf| buf.write(data))
+        let len = data.len();
+        self.write_with(id, len, |buf| buf.write(data))
     }
 
     pub(crate) fn write_bytes(&mut self, id: StreamId, data: Bytes) -> Result<usize, WriteError> {
-        self.write_with(id, |buf| buf.write_bytes(data))
+        let len = data.len();
+        self.write_with(id, len, |buf| buf.write_bytes(data))
     }
 
+    /// Writes `len` bytes through `write`. A write refused or cut short by
+    /// a full send buffer puts the stream in `write_blocked`: one
+    /// `Writable` follows once acknowledgements free space.
     fn write_with(
         &mut self,
         id: StreamId,
+        len: usize,
         write: impl FnOnce(&mut SendBuffer) -> Result<usize, BufferWriteError>,
     ) -> Result<usize, WriteError> {
         let stream = self.send.get_mut(&id).ok_or(WriteError::ClosedStream)?;
@@ -306,17 +319,47 @@ impl Streams {
         if stream.buf.is_finished() || stream.buf.is_reset() {
             return Err(WriteError::ClosedStream);
         }
+        if len == 0 {
+            // Nothing to wait for: an empty write must not leave the
+            // application waiting for a `Writable` that has no cause.
+            return Ok(0);
+        }
         match write(&mut stream.buf) {
-            Ok(0) => Err(WriteError::Blocked),
-            Ok(n) => {
+            Ok(n) if n > 0 => {
+                // A write taken whole means the writer is not waiting
+                // (even if it was, and retried before being told).
+                if n < len {
+                    self.write_blocked.insert(id);
+                } else {
+                    self.write_blocked.remove(&id);
+                }
                 if !self.send_queue.contains(&id) {
                     self.send_queue.push_back(id);
                 }
                 self.note_blocked(id);
                 Ok(n)
             }
-            Err(BufferWriteError::Blocked) => Err(WriteError::Blocked),
+            Ok(_) | Err(BufferWriteError::Blocked) => {
+                self.write_blocked.insert(id);
+                Err(WriteError::Blocked)
+            }
             Err(_) => Err(WriteError::ClosedStream),
+        }
+    }
+
+    /// Sends the one `Writable` a blocked writer of stream `id` waits for,
+    /// if a write would now be accepted.
+    fn wake_writer(&mut self, id: StreamId) {
+        if !self.write_blocked.contains(&id) {
+            return;
+        }
+        let Some(stream) = self.send.get(&id) else {
+            self.write_blocked.remove(&id);
+            return;
+        };
+        if stream.buf.room() > 0 && stream.stopped.is_none() {
+            self.write_blocked.remove(&id);
+            self.events.push_back(StreamEvent::Writable(id));
         }
     }
 
@@ -329,6 +372,8 @@ impl Streams {
             return Err(WriteError::ClosedStream);
         }
         stream.buf.finish();
+        // No write follows a finish, so nothing waits for `Writable`.
+        self.write_blocked.remove(&id);
         if !self.send_queue.contains(&id) {
             self.send_queue.push_back(id);
         }
@@ -342,6 +387,7 @@ impl Streams {
         }
         let final_size = stream.buf.reset();
         stream.reset_pending = Some((code, final_size));
+        self.write_blocked.remove(&id);
         if !self.send_queue.contains(&id) {
             self.send_queue.push_back(id);
         }
@@ -425,12 +471,15 @@ impl Streams {
 
     // ----- frames from the peer -----
 
+    /// A STREAM frame whose `data` is a slice of an allocation of
+    /// `footprint` bytes (its datagram): see `RecvBuffer::insert_in`.
     pub(crate) fn on_stream_frame(
         &mut self,
         id: StreamId,
         offset: u64,
         data: Bytes,
         fin: bool,
+        footprint: usize,
     ) -> Result<(), TransportError> {
         self.check_frame(id, FrameType::STREAM)?;
         let Some(stream) = self.recv.get_mut(&id) else { return Ok(()) };
@@ -442,12 +491,12 @@ impl Streams {
             // Data after STOP_SENDING still counts toward flow control (above).
             if stream.buf.is_stopped() {
                 let consumed_before = stream.buf.consumed();
-                stream.buf.insert(offset, data, fin)?;
+                stream.buf.insert_in(offset, data, fin, footprint)?;
                 self.conn_recv.on_data_consumed(stream.buf.consumed() - consumed_before);
             }
             return Ok(());
         }
-        let new = stream.buf.insert(offset, data, fin)?;
+        let new = stream.buf.insert_in(offset, data, fin, footprint)?;
         if fin {
             stream.state.on_size_known();
         }
@@ -460,25 +509,56 @@ impl Streams {
         Ok(())
     }
 
+    /// Charges one stream abort by the peer (the first RESET_STREAM or
+    /// STOP_SENDING for a stream) against the rate limit.
+    ///
+    /// A peer that opens streams and aborts them at once, again and again,
+    /// makes this endpoint (and the application above it, which may have
+    /// started work for each stream) spend effort that makes no progress;
+    /// stream limits do not stop it, because every abort returns stream
+    /// credit. Repeats of an abort already applied change nothing and cost
+    /// nothing here. The error blames the peer: at the default rate no
+    /// application aborts streams this fast, so the peer is treated as an
+    /// attacker. PROTOCOL_VIOLATION is the transport's generic code for a
+    /// misbehaving peer; no more specific transport code exists (HTTP/3's
+    /// H3_EXCESSIVE_LOAD is the application's to send).
+    fn on_abort(&mut self, now: Instant, frame_type: FrameType) -> Result<(), TransportError> {
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-21.9
+        //# While there are legitimate uses for all messages, implementations SHOULD track
+        //# cost of processing relative to progress and treat excessive quantities of any
+        //# non-productive packets as indicative of an attack.  Endpoints MAY respond to
+        //# this condition with a connection error or by dropping packets.
+        if self.abort_limit.take(now) {
+            return Ok(());
+        }
+        let reason = if frame_type == FrameType::STOP_SENDING {
+            "STOP_SENDING rate limit exceeded"
+        } else {
+            "RESET_STREAM rate limit exceeded"
+        };
+        Err(TransportError::protocol_violation(reason).with_frame(frame_type))
+    }
+
     pub(crate) fn on_reset_stream(
         &mut self,
+        now: Instant,
         id: StreamId,
         code: VarInt,
         final_size: u64,
     ) -> Result<(), TransportError> {
         self.check_frame(id, FrameType::RESET_STREAM)?;
-        self.resets_received += 1;
-        if self.resets_received > self.max_resets {
-            // A peer cycling streams through resets costs us state and work.
-            return Err(TransportError::protocol_violation("too many RESET_STREAM frames")
-                .with_frame(FrameType::RESET_STREAM));
-        }
+        // A stream already closed (read to its end or its reset read) has
+        // nothing to abort: the frame is ignored and costs nothing.
         let Some(stream) = self.recv.get_mut(&id) else { return Ok(()) };
         if stream.reset.is_some() {
-            // Repeated: only the final size is checked again.
+            // Repeated (a retransmission, or a peer repeating itself): only
+            // the final size is checked again, and the rate limit is not
+            // charged, so retransmitted resets never count twice.
             stream.buf.on_reset(final_size)?;
             return Ok(());
         }
+        self.on_abort(now, FrameType::RESET_STREAM)?;
+        let Some(stream) = self.recv.get_mut(&id) else { return Ok(()) };
         let grown = stream
             .window
             .on_data_received(final_size)
@@ -497,15 +577,21 @@ impl Streams {
 
     pub(crate) fn on_stop_sending(
         &mut self,
+        now: Instant,
         id: StreamId,
         code: VarInt,
     ) -> Result<(), TransportError> {
         self.check_frame(id, FrameType::STOP_SENDING)?;
         let Some(stream) = self.send.get_mut(&id) else { return Ok(()) };
         if stream.stopped.is_some() {
+            // Repeated: changes nothing, costs nothing (see `on_abort`).
             return Ok(());
         }
+        self.on_abort(now, FrameType::STOP_SENDING)?;
+        let Some(stream) = self.send.get_mut(&id) else { return Ok(()) };
         stream.stopped = Some(code);
+        // The `Stopped` event below wakes a blocked writer instead.
+        self.write_blocked.remove(&id);
         //= https://www.rfc-editor.org/rfc/rfc9000#section-3.5
         //# An endpoint that receives a STOP_SENDING frame
         //# MUST send a RESET_STREAM frame if the stream is in the "Ready" or "Send"
@@ -530,10 +616,10 @@ impl Streams {
         let Some(stream) = self.send.get_mut(&id) else { return Ok(()) };
         let was_blocked = stream.credit.available() == 0;
         if stream.credit.on_max_update(max) && was_blocked {
-            self.events.push_back(StreamEvent::Writable(id));
             if !self.send_queue.contains(&id) {
                 self.send_queue.push_back(id);
             }
+            self.wake_writer(id);
         }
         Ok(())
     }
@@ -550,6 +636,10 @@ impl Streams {
         Ok(())
     }
 
+    /// New connection credit. It lets queued data go out but wakes no
+    /// writer: writes are bounded by each stream's send buffer, not by
+    /// credit, so a blocked writer waits for the acknowledgements of what
+    /// this credit lets out (`on_stream_acked`).
     pub(crate) fn on_max_data(&mut self, max: VarInt) {
         let was_blocked = self.conn_send.available() == 0;
         if self.conn_send.on_max_update(max) && was_blocked {
@@ -557,7 +647,6 @@ impl Streams {
             let mut ids: Vec<StreamId> = self.send.keys().copied().collect();
             ids.sort_unstable();
             for id in ids {
-                self.events.push_back(StreamEvent::Writable(id));
                 // A stream that ran out of connection credit left the send
                 // queue; it has something to send again.
                 let s = &self.send[&id];
@@ -801,19 +890,14 @@ impl Streams {
 
     pub(crate) fn on_stream_acked(&mut self, id: StreamId, range: Range<u64>, fin: bool) {
         let Some(stream) = self.send.get_mut(&id) else { return };
-        let was_full = stream.buf.room() == 0;
         stream.buf.on_ack(range, fin);
+        let done = stream.buf.is_fully_acked() && stream.state.on_all_data_acked();
         // An application blocked on a full send buffer waits for this
         // (regression: acked_data_frees_buffer_space_and_says_so).
-        if was_full
-            && stream.buf.room() > 0
-            && !stream.buf.is_finished()
-            && stream.stopped.is_none()
-        {
-            self.events.push_back(StreamEvent::Writable(id));
-        }
-        if stream.buf.is_fully_acked() && stream.state.on_all_data_acked() {
+        self.wake_writer(id);
+        if done {
             self.send.remove(&id);
+            self.write_blocked.remove(&id);
             self.log_state(id, true, false, true);
             self.events.push_back(StreamEvent::Finished(id));
             self.maybe_release(id);
@@ -836,6 +920,7 @@ impl Streams {
             && stream.state.on_reset_acked()
         {
             self.send.remove(&id);
+            self.write_blocked.remove(&id);
             self.log_state(id, true, false, true);
             self.maybe_release(id);
         }
@@ -848,6 +933,12 @@ impl Streams {
                 self.send_queue.push_back(id);
             }
         }
+    }
+
+    /// Bytes buffered in the receive streams and the memory they pin.
+    #[cfg(test)]
+    pub(crate) fn receive_memory(&self) -> (u64, u64) {
+        self.recv.values().fold((0, 0), |(b, p), s| (b + s.buf.buffered(), p + s.buf.pinned()))
     }
 
     /// The MAX_STREAM_DATA value to advertise for `id`, if its receive side

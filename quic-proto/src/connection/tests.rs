@@ -44,6 +44,13 @@ impl Connection {
         self.path_responses.iter().copied().collect()
     }
 
+    /// Stream data received and not yet read, and the memory it keeps
+    /// alive (`RecvBuffer::buffered`, `RecvBuffer::pinned`), summed over
+    /// the streams.
+    pub(crate) fn stream_receive_memory(&self) -> (u64, u64) {
+        self.streams.receive_memory()
+    }
+
     /// Packets buffered because their keys are not available yet.
     pub(crate) fn undecryptable_len(&self) -> usize {
         self.undecryptable.len()

@@ -76,7 +76,10 @@ pub enum StreamEvent {
     Opened(Dir),
     /// Data (or the end of the stream, or a reset) can be read.
     Readable(StreamId),
-    /// A stream blocked on flow control or buffer space can take more data.
+    /// A stream whose last write returned `WriteError::Blocked` or took
+    /// less than offered can take more data: acknowledgements freed space
+    /// in its send buffer. Once per blocking; streams that were not
+    /// blocked get none.
     Writable(StreamId),
     /// Every byte written, and the FIN, were acknowledged by the peer.
     Finished(StreamId),
@@ -153,7 +156,9 @@ impl std::error::Error for ConnectionError {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WriteError {
-    /// Flow control or the send buffer is full; a `Writable` event follows.
+    /// The stream's send buffer is full (flow control limits sending, not
+    /// writing); one `Writable` event follows once acknowledgements free
+    /// space.
     Blocked,
     /// The peer sent STOP_SENDING with this error code.
     Stopped(VarInt),

@@ -14,7 +14,18 @@
 //!   advertises more flow-control credit than it is willing to hold in
 //!   holes.
 //!
-//! Exceeding either is an error with code INTERNAL_ERROR. The peer has
+//! A third bound needs no error: the memory buffered data keeps alive.
+//! Fragments are kept as slices of the datagrams they arrived in, without
+//! copying, so a sender of tiny fragments, each in its own full-sized
+//! datagram, could make a window's worth of data pin a thousand times its
+//! size. The buffer charges every fragment the allocation it keeps alive
+//! ([`pinned`](RecvBuffer::pinned)) and copies a fragment (on arrival, or
+//! what is left of it after a partial read) whose allocation is more than
+//! [`PIN_FACTOR`] times its size. Memory then stays within `PIN_FACTOR`
+//! times the data buffered, which flow control bounds, and the copying
+//! costs at most one copy of each received byte.
+//!
+//! Exceeding either cap is an error with code INTERNAL_ERROR. The peer has
 //! broken no rule (its data is within flow control and any fragmentation is
 //! legal), so PROTOCOL_VIOLATION would blame it wrongly; the receiver ran
 //! out of the resources it is prepared to commit and cannot continue, which
@@ -46,6 +57,13 @@ pub const DEFAULT_MAX_FRAGMENTS: usize = 2048;
 /// overcommits memory across streams.
 pub const DEFAULT_MAX_OUT_OF_ORDER: u64 = 16 << 20;
 
+/// Bound on [`RecvBuffer::pinned`] relative to [`RecvBuffer::buffered`],
+/// kept for every fragment and so for the whole buffer. A full-sized
+/// STREAM frame fills most of its datagram and is kept without copying;
+/// a fragment in a datagram more than twice its size is copied (a copy of
+/// at most half a datagram).
+pub const PIN_FACTOR: u64 = 2;
+
 /// Reason of the error for too many disjoint received ranges.
 pub const TOO_FRAGMENTED: &str = "stream data too fragmented";
 
@@ -62,11 +80,13 @@ pub const TOO_MUCH_OUT_OF_ORDER: &str = "too much out-of-order stream data";
 /// return flow-control credit.
 pub struct RecvBuffer {
     /// Received, unread data: non-empty, non-overlapping, keyed by offset.
-    segments: BTreeMap<u64, Bytes>,
+    segments: BTreeMap<u64, Segment>,
     /// Every offset ever received (not maintained once discarding).
     received: RangeSet,
     /// Bytes in `segments`.
     stored: u64,
+    /// Sum of the segments' `pinned`.
+    pinned: u64,
     /// Ordered reads: offset of the next byte to deliver.
     read_offset: u64,
     /// Bytes delivered to the application, or discarded (after
@@ -100,6 +120,7 @@ impl fmt::Debug for RecvBuffer {
             .field("received", &self.received)
             .field("segments", &self.segments.len())
             .field("stored", &self.stored)
+            .field("pinned", &self.pinned)
             .field("read_offset", &self.read_offset)
             .field("consumed", &self.consumed)
             .field("max_end", &self.max_end)
@@ -127,6 +148,7 @@ impl RecvBuffer {
             segments: BTreeMap::new(),
             received: RangeSet::new(),
             stored: 0,
+            pinned: 0,
             read_offset: 0,
             consumed: 0,
             max_end: 0,
@@ -136,17 +158,18 @@ impl RecvBuffer {
             reset: false,
             max_fragments: max_fragments.max(1),
             max_out_of_order,
-            compact_at: 2 * max_fragments.max(1),
+            compact_at: max_fragments.max(1).saturating_mul(2),
         }
     }
 
-    /// Buffers the data of a STREAM frame without copying it. Returns how
-    /// many of its bytes were new (0 for a duplicate, and for data
-    /// discarded after [`stop`](Self::stop) or a reset).
+    /// Buffers the data of a STREAM frame without copying it, taking
+    /// `data` to be an allocation of its own size. Returns how many of its
+    /// bytes were new (0 for a duplicate, and for data discarded after
+    /// [`stop`](Self::stop) or a reset).
     ///
-    /// `data` is kept as given: a slice of a large receive buffer pins all
-    /// of it. Pass one datagram's own `Bytes`, or use
-    /// [`insert_slice`](Self::insert_slice) to copy.
+    /// For a slice of a larger allocation (a frame in a datagram), use
+    /// [`insert_in`](Self::insert_in), so the memory it keeps alive is
+    /// counted.
     ///
     /// # Errors
     /// FINAL_SIZE_ERROR if the frame contradicts the final size
@@ -154,7 +177,23 @@ impl RecvBuffer {
     /// INTERNAL_ERROR if it exceeds the fragmentation caps (module docs).
     /// The buffer is unchanged after an error.
     pub fn insert(&mut self, offset: u64, data: Bytes, fin: bool) -> Result<usize, TransportError> {
-        self.insert_with(offset, data.len(), fin, move |r| data.slice(r))
+        let footprint = data.len();
+        self.insert_in(offset, data, fin, footprint)
+    }
+
+    /// Like [`insert`](Self::insert), for `data` that is a slice of an
+    /// allocation of `footprint` bytes (the datagram it arrived in). Each
+    /// new piece is kept as a slice, charged `footprint`, or copied if
+    /// `footprint` is more than [`PIN_FACTOR`] times its size.
+    pub fn insert_in(
+        &mut self,
+        offset: u64,
+        data: Bytes,
+        fin: bool,
+        footprint: usize,
+    ) -> Result<usize, TransportError> {
+        let footprint = footprint as u64;
+        self.insert_with(offset, data.len(), fin, move |r| Segment::new(data.slice(r), footprint))
     }
 
     /// Like [`insert`](Self::insert), copying only the new bytes.
@@ -164,7 +203,9 @@ impl RecvBuffer {
         data: &[u8],
         fin: bool,
     ) -> Result<usize, TransportError> {
-        self.insert_with(offset, data.len(), fin, |r| Bytes::copy_from_slice(&data[r]))
+        self.insert_with(offset, data.len(), fin, |r| {
+            Segment::compact(Bytes::copy_from_slice(&data[r]))
+        })
     }
 
     /// Takes a RESET_STREAM with `final_size`: buffered data is discarded
@@ -226,15 +267,22 @@ impl RecvBuffer {
         if self.unordered || max == 0 {
             return None;
         }
-        let mut entry = self.segments.first_entry()?;
+        let entry = self.segments.first_entry()?;
         if *entry.key() != self.read_offset {
             return None;
         }
-        let chunk = if entry.get().len() <= max {
-            entry.remove()
+        let chunk = if entry.get().data.len() <= max {
+            let segment = entry.remove();
+            self.pinned -= segment.pinned;
+            segment.data
         } else {
-            let chunk = entry.get_mut().split_to(max);
-            let rest = entry.remove();
+            let mut segment = entry.remove();
+            let chunk = segment.data.split_to(max);
+            // The chunk goes to the application, and with it the charge
+            // for its bytes; the rest stays charged for the remainder,
+            // unless that is now too much for its size.
+            let rest = Segment::new(segment.data, segment.pinned - max as u64);
+            self.pinned = self.pinned - segment.pinned + rest.pinned;
             self.segments.insert(self.read_offset + max as u64, rest);
             chunk
         };
@@ -251,11 +299,12 @@ impl RecvBuffer {
     /// afterwards.
     pub fn read_unordered(&mut self) -> Option<(u64, Bytes)> {
         self.unordered = true;
-        let (offset, data) = self.segments.pop_first()?;
-        let len = data.len() as u64;
+        let (offset, segment) = self.segments.pop_first()?;
+        let len = segment.data.len() as u64;
         self.stored -= len;
+        self.pinned -= segment.pinned;
         self.consumed += len;
-        Some((offset, data))
+        Some((offset, segment.data))
     }
 
     /// Bytes delivered to the application plus bytes discarded after a
@@ -278,6 +327,14 @@ impl RecvBuffer {
     /// Bytes buffered and not yet read.
     pub fn buffered(&self) -> u64 {
         self.stored
+    }
+
+    /// Memory the buffered bytes keep alive: each fragment is charged the
+    /// allocation it is a slice of (as told to [`insert_in`](Self::insert_in))
+    /// until it is read or copied. At most [`PIN_FACTOR`] times
+    /// [`buffered`](Self::buffered).
+    pub fn pinned(&self) -> u64 {
+        self.pinned
     }
 
     /// Whether the final size is known and every byte up to it arrived:
@@ -344,7 +401,7 @@ impl RecvBuffer {
         offset: u64,
         len: usize,
         fin: bool,
-        slice: impl Fn(Range<usize>) -> Bytes,
+        slice: impl Fn(Range<usize>) -> Segment,
     ) -> Result<usize, TransportError> {
         //= https://www.rfc-editor.org/rfc/rfc9000#section-19.8
         //# Receipt of a frame that exceeds this limit MUST be treated as a
@@ -381,7 +438,9 @@ impl RecvBuffer {
         for piece in pieces {
             let from = (piece.start - offset) as usize;
             let to = (piece.end - offset) as usize;
-            self.segments.insert(piece.start, slice(from..to));
+            let segment = slice(from..to);
+            self.pinned += segment.pinned;
+            self.segments.insert(piece.start, segment);
         }
         self.stored += new_bytes;
         self.note_end(end, fin);
@@ -390,7 +449,7 @@ impl RecvBuffer {
             // Ordered reads leave at most one segment per received range,
             // so this stays at twice the cap. Unordered reads can leave
             // more; doubling keeps the copying amortized then too.
-            self.compact_at = (2 * self.max_fragments).max(2 * self.segments.len());
+            self.compact_at = self.max_fragments.saturating_mul(2).max(2 * self.segments.len());
         }
         Ok(new_bytes as usize)
     }
@@ -424,6 +483,7 @@ impl RecvBuffer {
     fn discard_all(&mut self) {
         self.segments.clear();
         self.stored = 0;
+        self.pinned = 0;
         // The received ranges are not needed once data is discarded; drop
         // them so a stopped or reset stream holds no per-fragment state.
         self.received = RangeSet::new();
@@ -438,36 +498,68 @@ impl RecvBuffer {
     /// only after the count doubles past that, so its cost is amortized.
     fn compact(&mut self) {
         let old = core::mem::take(&mut self.segments);
-        let mut run: Vec<Bytes> = Vec::new();
+        let mut run: Vec<Segment> = Vec::new();
         let mut run_start = 0;
         let mut run_end = 0;
-        for (start, data) in old {
+        for (start, segment) in old {
             if !run.is_empty() && start != run_end {
                 self.segments.insert(run_start, join(&mut run));
             }
             if run.is_empty() {
                 run_start = start;
             }
-            run_end = start + data.len() as u64;
-            run.push(data);
+            run_end = start + segment.data.len() as u64;
+            run.push(segment);
         }
         if !run.is_empty() {
             self.segments.insert(run_start, join(&mut run));
         }
+        self.pinned = self.segments.values().map(|s| s.pinned).sum();
     }
 }
 
-/// One `Bytes` holding `run` back to back (no copy for a single piece);
-/// leaves `run` empty.
-fn join(run: &mut Vec<Bytes>) -> Bytes {
-    if run.len() == 1 {
-        return run.pop().unwrap_or_default();
+/// One buffered piece of stream data and the memory it keeps alive.
+#[derive(Debug)]
+struct Segment {
+    data: Bytes,
+    /// Bytes of the allocation `data` keeps alive, charged to this segment:
+    /// at least `data.len()`.
+    pinned: u64,
+}
+
+impl Segment {
+    /// A segment that is an allocation of its own.
+    fn compact(data: Bytes) -> Self {
+        let pinned = data.len() as u64;
+        Self { data, pinned }
     }
-    let mut joined = BytesMut::with_capacity(run.iter().map(Bytes::len).sum());
+
+    /// `data`, a slice of an allocation of `footprint` bytes: kept as it is
+    /// if that is at most [`PIN_FACTOR`] times its size, else copied.
+    fn new(data: Bytes, footprint: u64) -> Self {
+        let len = data.len() as u64;
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-21.7
+        //# QUIC deployments SHOULD provide mitigations for stream fragmentation attacks.
+        if footprint > PIN_FACTOR.saturating_mul(len) {
+            return Self::compact(Bytes::copy_from_slice(&data));
+        }
+        Self { data, pinned: footprint.max(len) }
+    }
+}
+
+/// One segment holding `run` back to back, in an allocation of its own
+/// (a single piece is kept as it is); leaves `run` empty.
+fn join(run: &mut Vec<Segment>) -> Segment {
+    if run.len() == 1
+        && let Some(single) = run.pop()
+    {
+        return single;
+    }
+    let mut joined = BytesMut::with_capacity(run.iter().map(|s| s.data.len()).sum());
     for piece in run.drain(..) {
-        joined.extend_from_slice(&piece);
+        joined.extend_from_slice(&piece.data);
     }
-    joined.freeze()
+    Segment::compact(joined.freeze())
 }
 
 #[cfg(test)]

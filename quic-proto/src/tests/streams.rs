@@ -298,3 +298,100 @@ fn acked_data_frees_buffer_space_and_says_so() {
     assert_eq!(received, data.to_vec());
     assert!(waits > 5, "the small buffer blocked the writer ({waits} waits)");
 }
+
+/// Regression: `write(&[])` returned `Blocked`, and no `Writable` ever
+/// followed, so an application that waits after `Blocked` hung.
+#[test]
+fn an_empty_write_returns_at_once() {
+    let mut pair = Pair::new(521);
+    pair.handshake();
+    let id = pair.client().open_stream(Dir::Uni).unwrap();
+    assert_eq!(pair.client().write(id, &[]), Ok(0));
+    assert_eq!(pair.client().write_bytes(id, Bytes::new()), Ok(0));
+    pair.drive_for(Duration::from_millis(200));
+    assert!(!pair.client_events().contains(&Event::Stream(StreamEvent::Writable(id))));
+    assert_eq!(pair.client().write(id, b"after"), Ok(5));
+    // Even on a stream whose buffer is full, an empty write is no block.
+    let mut small = TransportConfig::default();
+    small.send_buffer_per_stream(16);
+    let mut pair = Pair::builder(522).client_transport(small).build();
+    pair.handshake();
+    let id = pair.client().open_stream(Dir::Uni).unwrap();
+    assert_eq!(pair.client().write(id, &[7; 16]), Ok(16));
+    assert_eq!(pair.client().write(id, &[]), Ok(0));
+    // Errors still win over the shortcut.
+    pair.client().finish(id).unwrap();
+    assert_eq!(pair.client().write(id, &[]), Err(WriteError::ClosedStream));
+}
+
+/// The `Writable` events `side` saw for `id`.
+fn writable_count(pair: &Pair, side: Side, id: StreamId) -> usize {
+    pair.events(side).iter().filter(|e| **e == Event::Stream(StreamEvent::Writable(id))).count()
+}
+
+/// Reads every stream the server has, accepting new ones; returns the
+/// bytes read per stream ID.
+fn server_reads_all(pair: &mut Pair, got: &mut std::collections::BTreeMap<StreamId, usize>) {
+    while let Some(id) = pair.server().accept_stream(Dir::Uni) {
+        got.entry(id).or_default();
+    }
+    let mut buf = [0; 16384];
+    for (id, n) in got.iter_mut() {
+        while let Ok(Some(k)) = pair.server().read(*id, &mut buf) {
+            *n += k;
+        }
+    }
+}
+
+/// Regression: MAX_DATA woke every send stream, blocked or not, and a
+/// stream got a `Writable` whenever an acknowledgement freed space in a
+/// full buffer, whether or not its writer had been refused. Now only a
+/// writer that was refused (or cut short) is woken, once per blocking.
+#[test]
+fn only_blocked_writers_are_woken_once_per_blocking() {
+    let mut client = TransportConfig::default();
+    client.send_buffer_per_stream(8 * 1024);
+    let mut server = TransportConfig::default();
+    // Small connection credit: MAX_DATA frames flow as the server reads.
+    server.initial_max_data(VarInt::from_u32(4 * 1024));
+    let mut pair = Pair::builder(523).client_transport(client).server_transport(server).build();
+    pair.handshake();
+    let blocked = pair.client().open_stream(Dir::Uni).unwrap();
+    let idle = pair.client().open_stream(Dir::Uni).unwrap();
+    let full = pair.client().open_stream(Dir::Uni).unwrap();
+    let data = payload(20_000, 6);
+    assert_eq!(pair.client().write(idle, &data[..100]), Ok(100));
+    // Fills the buffer exactly: taken whole, so this writer waits for nothing.
+    assert_eq!(pair.client().write(full, &data[..8 * 1024]), Ok(8 * 1024));
+    // Cut short, then refused.
+    let mut written = pair.client().write(blocked, &data).unwrap();
+    assert_eq!(written, 8 * 1024);
+    assert_eq!(pair.client().write(blocked, &data[written..]), Err(WriteError::Blocked));
+    let mut got = std::collections::BTreeMap::new();
+    let mut blockings = 1;
+    while written < data.len() {
+        pair.drive_until(Duration::from_secs(10), |p| {
+            server_reads_all(p, &mut got);
+            writable_count(p, Side::Client, blocked) == blockings
+        });
+        // Let more acknowledgements and MAX_DATA arrive before writing
+        // again: they must not wake the stream a second time.
+        pair.drive_for(Duration::from_millis(100));
+        server_reads_all(&mut pair, &mut got);
+        assert_eq!(writable_count(&pair, Side::Client, blocked), blockings);
+        match pair.client().write(blocked, &data[written..]) {
+            Ok(n) => written += n,
+            Err(e) => panic!("woken, yet the write failed: {e}"),
+        }
+        if written < data.len() {
+            blockings += 1;
+        }
+    }
+    pair.drive_for(Duration::from_secs(1));
+    server_reads_all(&mut pair, &mut got);
+    assert_eq!(got.get(&blocked), Some(&data.len()));
+    assert_eq!(writable_count(&pair, Side::Client, blocked), blockings);
+    assert!(blockings >= 2, "the writer blocked more than once ({blockings})");
+    assert_eq!(writable_count(&pair, Side::Client, idle), 0);
+    assert_eq!(writable_count(&pair, Side::Client, full), 0);
+}

@@ -270,6 +270,52 @@ fn compaction_keeps_holes() {
     assert_eq!(read_all(&mut buf), (20..120).collect::<Vec<u8>>());
 }
 
+/// The attack of RFC 9000 §21.7 on memory rather than on flow control: a
+/// sender of one-byte fragments, each in its own full-sized datagram,
+/// leaving a hole before each, within a window of `WINDOW` bytes. Kept as
+/// slices, the fragments would pin 1472 times the data; the buffer keeps
+/// it within `PIN_FACTOR` times what it holds.
+#[test]
+fn tiny_fragments_in_large_datagrams_pin_a_bounded_multiple() {
+    const WINDOW: u64 = 64 * 1024;
+    const DATAGRAM: usize = 1472;
+    let mut buf = RecvBuffer::with_limits(usize::MAX, WINDOW);
+    let mut most = 0;
+    for i in 0..WINDOW / 2 {
+        let datagram = Bytes::from(vec![pattern(2 * i + 1); DATAGRAM]);
+        buf.insert_in(2 * i + 1, datagram.slice(7..8), false, DATAGRAM).unwrap();
+        assert!(buf.pinned() <= PIN_FACTOR * buf.buffered());
+        most = most.max(buf.pinned());
+    }
+    assert_eq!(buf.buffered(), WINDOW / 2);
+    assert!(most <= PIN_FACTOR * WINDOW, "{most} bytes pinned");
+    // Reads leave the bound in place too: fill the holes, read half.
+    for i in 0..WINDOW / 2 {
+        let datagram = Bytes::from(vec![pattern(2 * i); DATAGRAM]);
+        buf.insert_in(2 * i, datagram.slice(0..1), false, DATAGRAM).unwrap();
+    }
+    let mut half = vec![0; WINDOW as usize / 2];
+    assert_eq!(buf.read(&mut half), half.len());
+    assert!(buf.pinned() <= PIN_FACTOR * buf.buffered());
+}
+
+/// Full-sized frames in their datagrams (the common case) are never
+/// copied: the copying is for fragments much smaller than their datagrams.
+#[test]
+fn full_sized_frames_are_kept_without_copying() {
+    let mut buf = RecvBuffer::new();
+    let datagram = Bytes::from(vec![1; 1472]);
+    let frame = datagram.slice(40..1440);
+    // Out of order, so the data waits in the buffer.
+    for i in 1..100u64 {
+        buf.insert_in(i * 1400, frame.clone(), false, 1472).unwrap();
+    }
+    buf.insert_in(0, frame.clone(), false, 1472).unwrap();
+    let chunk = buf.read_chunk(usize::MAX).unwrap();
+    assert_eq!(chunk.as_ptr(), frame.as_ptr());
+    assert_eq!(buf.pinned(), 99 * 1472);
+}
+
 /// A byte string, cut into frames that cover it, plus duplicates of random
 /// pieces, shuffled; each frame that reaches the end may carry the FIN.
 fn segmented() -> impl Strategy<Value = (Vec<u8>, Vec<(usize, usize, bool)>)> {
@@ -317,6 +363,7 @@ proptest! {
     fn ordered_reads_reassemble_the_stream(
         (data, frames) in segmented(),
         owned in any::<bool>(),
+        footprints in proptest::collection::vec(prop_oneof![Just(0usize), 0usize..3000], 40),
         read_sizes in proptest::collection::vec(0usize..50, 60),
     ) {
         // Each insert adds at most one received range: the cap never trips.
@@ -324,8 +371,12 @@ proptest! {
         let mut out = Vec::new();
         let mut new_total = 0;
         for (i, &(start, end, fin)) in frames.iter().enumerate() {
+            // Slices of larger "datagrams" exercise the copying that
+            // bounds the memory pinned.
+            let footprint = footprints[i % footprints.len()];
             let n = if owned {
-                buf.insert(start as u64, Bytes::copy_from_slice(&data[start..end]), fin)
+                let datagram = Bytes::from(data.clone());
+                buf.insert_in(start as u64, datagram.slice(start..end), fin, footprint)
             } else {
                 buf.insert_slice(start as u64, &data[start..end], fin)
             };
@@ -334,6 +385,7 @@ proptest! {
             let n = buf.read(&mut tmp);
             out.extend_from_slice(&tmp[..n]);
             prop_assert_eq!(buf.consumed(), out.len() as u64);
+            prop_assert!(buf.pinned() <= PIN_FACTOR * buf.buffered());
         }
         prop_assert_eq!(new_total, data.len());
         prop_assert!(buf.is_all_received());
@@ -394,9 +446,15 @@ proptest! {
         for (kind, offset, len, fin) in ops {
             let ordered = !buf.is_unordered() && !buf.is_stopped() && !buf.is_reset();
             match kind {
-                0..=3 => {
+                0..=1 => {
                     let data: Vec<u8> = (0..len as u64).map(|i| pattern(offset.wrapping_add(i))).collect();
                     let _ = buf.insert_slice(offset, &data, fin);
+                }
+                2..=3 => {
+                    // A slice of a "datagram" of up to ~1.5 KB.
+                    let data: Bytes = (0..len as u64).map(|i| pattern(offset.wrapping_add(i))).collect();
+                    let footprint = (offset % 1500) as usize * usize::from(kind == 2);
+                    let _ = buf.insert_in(offset, data, fin, footprint);
                 }
                 4 => {
                     if let Some(chunk) = buf.read_chunk(len) {
@@ -422,9 +480,14 @@ proptest! {
             }
             prop_assert!(buf.consumed() >= consumed);
             consumed = buf.consumed();
-            let stored: u64 = buf.segments.values().map(|s| s.len() as u64).sum();
+            let stored: u64 = buf.segments.values().map(|s| s.data.len() as u64).sum();
             prop_assert_eq!(stored, buf.buffered());
-            prop_assert!(buf.segments.values().all(|s| !s.is_empty()));
+            prop_assert!(buf.segments.values().all(|s| !s.data.is_empty()));
+            // The memory accounting: consistent, and within the bound.
+            let pinned: u64 = buf.segments.values().map(|s| s.pinned).sum();
+            prop_assert_eq!(pinned, buf.pinned());
+            prop_assert!(buf.segments.values().all(|s| s.pinned >= s.data.len() as u64));
+            prop_assert!(buf.pinned() <= PIN_FACTOR * buf.buffered());
             prop_assert!(buf.received.len() <= max_fragments);
             if let Some(size) = buf.final_size() {
                 prop_assert!(buf.max_received_offset() <= size);
