@@ -271,7 +271,7 @@ impl Attacker {
                 let frames = forger.frames(&mut conn, &mut self.rng);
                 let packet = conn.forge_packet(clock.now(), &frames);
                 self.send(0, &packet);
-                if self.stats.packets % 4 == 0 {
+                if self.stats.packets.is_multiple_of(4) {
                     self.service(&mut conn, &clock);
                 }
             }
@@ -384,25 +384,26 @@ impl Forger {
                 frame.encode(&mut buf);
                 self.next_stream += 1;
             },
-            FrameFlood::NewConnectionId => loop {
-                // Each new ID retires all before it: the server must send a
-                // RETIRE_CONNECTION_ID for each and switch to the new one.
-                // Our connection issues the same IDs itself first, so that
-                // it accepts those retirements.
-                let Ok(sequence) = VarInt::try_from(self.next_seq) else { break };
-                let frame = NewConnectionId {
-                    sequence,
-                    retire_prior_to: sequence,
-                    id: ConnectionId::random(rng, self.cid_len),
-                    reset_token: StatelessResetToken::random(rng),
-                };
-                if buf.len() + frame.encoded_len() > capacity {
-                    break;
+            // Each new ID retires all before it: the server must send a
+            // RETIRE_CONNECTION_ID for each and switch to the new one. Our
+            // connection issues the same IDs itself first, so that it
+            // accepts those retirements.
+            FrameFlood::NewConnectionId => {
+                while let Ok(sequence) = VarInt::try_from(self.next_seq) {
+                    let frame = NewConnectionId {
+                        sequence,
+                        retire_prior_to: sequence,
+                        id: ConnectionId::random(rng, self.cid_len),
+                        reset_token: StatelessResetToken::random(rng),
+                    };
+                    if buf.len() + frame.encoded_len() > capacity {
+                        break;
+                    }
+                    conn.issue_cid(frame.id, frame.reset_token);
+                    frame.encode(&mut buf);
+                    self.next_seq += 1;
                 }
-                conn.issue_cid(frame.id, frame.reset_token);
-                frame.encode(&mut buf);
-                self.next_seq += 1;
-            },
+            }
         }
         buf
     }

@@ -292,7 +292,7 @@ pub fn table(reports: &[Report]) -> String {
         "hs max",
         "get p50",
         "srv cpu",
-        "srv rss"
+        "srv +rss"
     );
     for r in reports {
         let g = &r.genuine;
@@ -301,7 +301,7 @@ pub fn table(reports: &[Report]) -> String {
         let (cpu, rss) = match r.server {
             Some(u) => (
                 format!("{:.2}s", u.cpu_seconds),
-                format!("{:.1}MiB", u.max_rss_kib as f64 / 1024.0),
+                format!("+{:.1}MiB", u.max_rss_kib.saturating_sub(u.start_rss_kib) as f64 / 1024.0),
             ),
             None => ("-".into(), "-".into()),
         };
@@ -325,8 +325,8 @@ pub fn table(reports: &[Report]) -> String {
     }
     let _ = writeln!(
         out,
-        "(latencies in ms; ok/tries: genuine attempts that completed the handshake{}; srv rss: \
-         the largest resident set sampled)",
+        "(latencies in ms; ok/tries: genuine attempts that completed the handshake{}; srv +rss: \
+         how far the server's resident set grew, at its largest)",
         if reports.iter().any(|r| !r.genuine.get_latencies.is_empty()) {
             " and the GET"
         } else {

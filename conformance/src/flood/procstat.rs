@@ -69,7 +69,9 @@ fn clock_ticks() -> f64 {
 pub struct ServerUsage {
     /// CPU seconds used during the run.
     pub cpu_seconds: f64,
-    /// The largest resident set seen in the samples, KiB.
+    /// The resident set when the run started, KiB.
+    pub start_rss_kib: u64,
+    /// The largest resident set seen in the samples (every 50 ms), KiB.
     pub max_rss_kib: u64,
     /// The process's peak resident set (VmHWM) at the end, KiB: since the
     /// process started, not only during the run.
@@ -88,6 +90,7 @@ impl Sampler {
     pub(super) fn start(watched: Watched) -> Self {
         let mut sampler = Self { watched, start_cpu: watched.cpu(), usage: ServerUsage::default() };
         sampler.sample();
+        sampler.usage.start_rss_kib = sampler.usage.max_rss_kib;
         sampler
     }
 
