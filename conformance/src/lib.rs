@@ -4,6 +4,7 @@
 //! Today: [`loopback`] (the README's main job: a verified download between
 //! a quic-proto server and client over UDP), [`wire_transfer`] (the wire
 //! layers alone, in memory), [`udp`] (a minimal blocking driver for tests),
+//! [`flood`] (hostile traffic at a server while genuine clients connect),
 //! the quinn interop tests, and the benchmarks in `benches/`. To come: the network simulator,
 //! the interop-runner test cases, interop with quinn, aioquic and ngtcp2,
 //! trace replay and RFC coverage counting.
@@ -11,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod args;
+pub mod flood;
 pub mod loopback;
 pub mod peers;
 pub mod udp;

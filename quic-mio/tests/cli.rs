@@ -171,16 +171,52 @@ fn retry_chacha20_key_update_and_version_2() {
     check_downloaded(&site, &["small.txt"]);
 }
 
+/// Regression: `/../secret.txt` (which exists) was refused with code 0x193
+/// but `/../nonexistent` answered 0x194, so a client could map the file
+/// system outside the root. Every path outside the root now answers as a
+/// missing file does, whether or not it exists.
 #[test]
-fn path_traversal_is_refused() {
+fn paths_outside_the_root_look_missing_whether_or_not_they_exist() {
     let site = Site::new();
+    let www = site.path("www");
+    std::fs::create_dir(www.join("sub")).unwrap();
+    std::os::unix::fs::symlink(site.path("secret.txt"), www.join("out.txt")).unwrap();
+    std::os::unix::fs::symlink(site.path("nothing.txt"), www.join("dangling.txt")).unwrap();
+    std::os::unix::fs::symlink(site.path("."), www.join("up")).unwrap();
     let server = site.serve(&[]);
-    let output = site.client(&server, &["/../secret.txt"], &[]);
-    let (code, reason) = failure(&output);
-    assert_eq!(code, 6, "{reason}");
-    assert!(reason.contains("forbidden"), "{reason}");
+    let secret = site.path("secret.txt");
+    let absolute = format!("/{}", secret.display());
+    let paths = [
+        "/nope.txt",
+        "/../secret.txt",
+        "/../nothing.txt",
+        "/sub/../../secret.txt",
+        "/sub/../../nothing.txt",
+        // Out and back in: it would reveal the root's name.
+        "/../www/small.txt",
+        "/out.txt",
+        "/dangling.txt",
+        "/up/secret.txt",
+        "/up/nothing.txt",
+        "/%2e%2e/secret.txt",
+        "/..%2fsecret.txt",
+        absolute.as_str(),
+    ];
+    for path in paths {
+        let (code, reason) = failure(&site.client(&server, &[path], &[]));
+        assert_eq!(code, 6, "{path}: {reason}");
+        assert!(
+            reason.ends_with(&format!(
+                "GET {path}: not found (the server reset the stream, code 0x194)"
+            )),
+            "{path} answers as a missing file: {reason}"
+        );
+    }
     assert!(!site.path("out").join("secret.txt").exists(), "no file for a failed download");
     assert_eq!(out_files(&site), Vec::<String>::new(), "no temporary file left either");
+    // Inside the root, `..` and `.` still work.
+    check_success(&site.client(&server, &["/sub/../small.txt", "/./large.bin"], &[]));
+    check_downloaded(&site, &["small.txt", "large.bin"]);
 }
 
 #[test]

@@ -29,7 +29,9 @@ use crate::{Failure, ServerArgs};
 pub(crate) mod codes {
     /// The request was not `GET /path`, or too long.
     pub(crate) const BAD_REQUEST: u32 = 0x190;
-    /// The path leads outside the served directory.
+    /// Access refused. `quic server` never sends it: a path outside the
+    /// served directory is answered as [`NOT_FOUND`], so that the answer
+    /// does not tell what exists there. The client still names it.
     pub(crate) const FORBIDDEN: u32 = 0x193;
     /// No such file.
     pub(crate) const NOT_FOUND: u32 = 0x194;
@@ -330,15 +332,32 @@ impl Files {
 }
 
 /// The file a request path names under `root` (canonical), if it lies
-/// inside: the path is canonicalised (`..` and symbolic links resolved)
-/// and must still start with `root`.
+/// inside.
+///
+/// Whatever lies outside the root answers exactly as a missing file does
+/// (`NOT_FOUND`), whether or not it exists: a distinct answer would let a
+/// client map the file system beyond the root. The path is taken literally
+/// (no percent-decoding), a leading `/` and the query are dropped, and `.`
+/// and `..` are resolved lexically first: a path that climbs above the root
+/// at any point is refused even if it comes back in (`/../www/x` would
+/// reveal the root's name). What is left is canonicalised (symbolic links
+/// resolved) and must still start with `root`.
 fn open(root: &Path, path: &str) -> Result<File, u32> {
-    let relative = path.split(['?', '#']).next().unwrap_or("").trim_start_matches('/');
-    let canonical = root.join(relative).canonicalize().map_err(|_| codes::NOT_FOUND)?;
-    if !canonical.starts_with(root) {
-        return Err(codes::FORBIDDEN);
+    let relative = path.split(['?', '#']).next().unwrap_or("");
+    let mut inside = PathBuf::new();
+    for segment in relative.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                if !inside.pop() {
+                    return Err(codes::NOT_FOUND);
+                }
+            }
+            name => inside.push(name),
+        }
     }
-    if !canonical.is_file() {
+    let canonical = root.join(inside).canonicalize().map_err(|_| codes::NOT_FOUND)?;
+    if !canonical.starts_with(root) || !canonical.is_file() {
         return Err(codes::NOT_FOUND);
     }
     File::open(&canonical).map_err(|_| codes::NOT_FOUND)
