@@ -608,7 +608,7 @@ impl Connection {
 
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
-        if let Some(e) = self.streams.events.pop_front() {
+        if let Some(e) = self.streams.poll_event() {
             return Some(Event::Stream(e));
         }
         let event = self.events.pop_front()?;

@@ -109,7 +109,9 @@ pub(crate) struct Streams {
     /// stream), so bounded by the open streams; in ID order so that a
     /// recorded run replays byte for byte.
     write_blocked: std::collections::BTreeSet<StreamId>,
-    pub(crate) events: VecDeque<StreamEvent>,
+    /// Events for the application, each at most once in the queue.
+    events: VecDeque<StreamEvent>,
+    queued_events: hash::Set<StreamEvent>,
     /// Stream aborts by the peer (RESET_STREAM, STOP_SENDING) still
     /// allowed: see `on_abort`.
     abort_limit: TokenBucket,
@@ -135,7 +137,7 @@ impl Streams {
         rng: &mut dyn RandomSource,
     ) -> Self {
         let max_conn = VarInt::saturating_from_u64(max_conn_window);
-        Self {
+        let mut streams = Self {
             side,
             config,
             send: hash::map(rng),
@@ -158,9 +160,37 @@ impl Streams {
             pending_streams_blocked: [false; 2],
             write_blocked: std::collections::BTreeSet::new(),
             events: VecDeque::new(),
+            queued_events: hash::Set::with_hasher(hash::KeyedState::default()),
             abort_limit,
             state_log: None,
+        };
+        // Keyed like the other sets (stream IDs are the peer's choice),
+        // without drawing more randomness: seeded runs replay as before.
+        streams.queued_events = hash::Set::with_hasher(streams.pending_stop.hasher().clone());
+        streams
+    }
+
+    /// Queues `event` unless the same one already waits: a peer that sends
+    /// a thousand one-byte STREAM frames between two polls makes one
+    /// `Readable`, so the queue holds at most one event per kind and
+    /// stream whatever the peer does.
+    fn push_event(&mut self, event: StreamEvent) {
+        if self.queued_events.insert(event) {
+            self.events.push_back(event);
         }
+    }
+
+    /// The next event for the application.
+    pub(crate) fn poll_event(&mut self) -> Option<StreamEvent> {
+        let event = self.events.pop_front()?;
+        self.queued_events.remove(&event);
+        Some(event)
+    }
+
+    /// Events waiting for the application.
+    #[cfg(test)]
+    pub(crate) fn queued_events(&self) -> usize {
+        self.events.len()
     }
 
     fn log_state(&mut self, id: StreamId, sending: bool, open: bool, local: bool) {
@@ -273,7 +303,7 @@ impl Streams {
                 self.log_state(sid, true, true, false);
             }
         }
-        self.events.push_back(StreamEvent::Opened(id.dir()));
+        self.push_event(StreamEvent::Opened(id.dir()));
         Ok(())
     }
 
@@ -359,7 +389,7 @@ impl Streams {
         };
         if stream.buf.room() > 0 && stream.stopped.is_none() {
             self.write_blocked.remove(&id);
-            self.events.push_back(StreamEvent::Writable(id));
+            self.push_event(StreamEvent::Writable(id));
         }
     }
 
@@ -504,7 +534,7 @@ impl Streams {
             stream.state.on_all_data_received();
         }
         if new > 0 || fin {
-            self.events.push_back(StreamEvent::Readable(id));
+            self.push_event(StreamEvent::Readable(id));
         }
         Ok(())
     }
@@ -571,7 +601,7 @@ impl Streams {
         stream.reset = Some(code);
         self.conn_recv.on_data_consumed(released);
         self.pending_max_stream_data.remove(&id);
-        self.events.push_back(StreamEvent::Readable(id));
+        self.push_event(StreamEvent::Readable(id));
         Ok(())
     }
 
@@ -603,7 +633,7 @@ impl Streams {
                 self.send_queue.push_back(id);
             }
         }
-        self.events.push_back(StreamEvent::Stopped(id, code));
+        self.push_event(StreamEvent::Stopped(id, code));
         Ok(())
     }
 
@@ -631,7 +661,7 @@ impl Streams {
 
     pub(crate) fn on_max_streams(&mut self, dir: Dir, max: VarInt) -> Result<(), TransportError> {
         if self.limits[dir_index(dir)].on_max_streams(max)? {
-            self.events.push_back(StreamEvent::Available(dir));
+            self.push_event(StreamEvent::Available(dir));
         }
         Ok(())
     }
@@ -899,7 +929,7 @@ impl Streams {
             self.send.remove(&id);
             self.write_blocked.remove(&id);
             self.log_state(id, true, false, true);
-            self.events.push_back(StreamEvent::Finished(id));
+            self.push_event(StreamEvent::Finished(id));
             self.maybe_release(id);
         }
     }

@@ -57,3 +57,11 @@ impl Connection {
         usize::from(self.path.mtu) - (1 + self.remote_cid.len() + 4) - 16
     }
 }
+
+#[cfg(test)]
+impl Connection {
+    /// Stream events waiting to be polled.
+    pub(crate) fn queued_stream_events(&self) -> usize {
+        self.streams.queued_events()
+    }
+}

@@ -68,8 +68,10 @@ pub enum Event {
     Drained,
 }
 
-/// A change in one stream, or in the ability to open streams.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A change in one stream, or in the ability to open streams. An event
+/// is queued at most once until polled: `Readable` means "read until
+/// blocked", `Opened` "accept until none is left".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StreamEvent {
     /// The peer opened streams of this direction; accept them.

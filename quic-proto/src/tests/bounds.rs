@@ -369,3 +369,52 @@ fn crypto_data_far_ahead_is_crypto_buffer_exceeded() {
     inject_frames(&mut pair, Side::Client, &frame);
     assert_closes_with(&mut pair, Side::Server, TransportErrorCode::CRYPTO_BUFFER_EXCEEDED);
 }
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-21.9
+//= type=test
+//# While there are legitimate uses for all messages, implementations SHOULD track
+//# cost of processing relative to progress and treat excessive quantities of any
+//# non-productive packets as indicative of an attack.
+#[test]
+fn a_stream_of_tiny_frames_queues_one_event_per_kind_and_stream() {
+    let mut pair = Pair::new(1110);
+    pair.handshake();
+    let id = StreamId::new(Side::Client, Dir::Uni, 0).unwrap();
+    let bytes = [b'x'; 200];
+    let frames: Vec<Frame<'_>> = (0..200u64)
+        .map(|i| {
+            Frame::Stream(Stream {
+                id,
+                offset: VarInt::from_u64(i).unwrap(),
+                fin: false,
+                has_length: true,
+                data: &bytes[..1],
+            })
+        })
+        .collect();
+    let now = pair.now();
+    let packet = pair.client().forge_packet(now, &encode(&frames));
+    let meta = crate::connection::DatagramMeta {
+        remote: crate::testing::pair::client_addr(),
+        local_ip: None,
+        ecn: None,
+    };
+    let server = pair.server();
+    while server.poll_event().is_some() {}
+    for _ in 0..3 {
+        // The same packet again is a duplicate; the events stay as they are.
+        server.handle_datagram(now, meta, bytes::BytesMut::from(&packet[..]));
+    }
+    assert_eq!(server.queued_stream_events(), 2, "one Opened and one Readable");
+    let mut events = Vec::new();
+    while let Some(e) = server.poll_event() {
+        events.push(e);
+    }
+    assert_eq!(
+        events,
+        [
+            crate::connection::Event::Stream(crate::connection::StreamEvent::Opened(Dir::Uni)),
+            crate::connection::Event::Stream(crate::connection::StreamEvent::Readable(id)),
+        ]
+    );
+}
