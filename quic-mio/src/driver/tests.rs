@@ -124,9 +124,8 @@ fn upload_with(
                 stream = conn.open_stream(Dir::Bi);
             }
         });
-        // Writes are retried on every wake-up: quic-proto announces
-        // `Writable` for new flow-control credit, not for send-buffer space
-        // freed by acknowledgements.
+        // Writes are retried on every wake-up, which also proves nothing
+        // is lost by writing when not told to (`Writable` would do).
         if let Some(id) = stream
             && let Some(conn) = client.connection(handle)
         {

@@ -137,13 +137,9 @@ impl Server {
                 self.driver.handle_mio_event(now, event);
             }
             let files = &mut self.files;
+            // A stream blocked on a full send buffer resumes on its
+            // `Writable` event: no wake-up walks every stream.
             self.driver.process(now, |endpoint, event| files.on_event(endpoint, event));
-            // quic-proto announces `Writable` when flow-control credit
-            // arrives, not when acknowledgements free send-buffer space:
-            // streams blocked on a full buffer are retried on every wake-up.
-            if files.retry_blocked(self.driver.endpoint()) {
-                self.driver.flush(now);
-            }
         }
         self.shut_down();
         Ok(self.driver.stats())
@@ -218,9 +214,9 @@ impl Files {
             _ => return,
         };
         if let Event::Drained = event {
-            // The endpoint may have forgotten the connection already, and
-            // will reuse its handle. Every end comes with `ConnectionLost`;
-            // should one not, it is still reported.
+            // The endpoint may have forgotten the connection already (its
+            // handle then finds nothing). Every end comes with
+            // `ConnectionLost`; should one not, it is still reported.
             self.streams.retain(|(c, _), _| *c != h);
             if let Some(peer) = self.open.remove(&h) {
                 let conn = endpoint.connection(h);
@@ -262,25 +258,6 @@ impl Files {
         if self.log {
             eprintln!("quic: {peer} closed: {reason}");
         }
-    }
-
-    /// Retries every stream with file data still to write; whether any was.
-    fn retry_blocked(&mut self, endpoint: &mut Endpoint) -> bool {
-        let sending: Vec<_> = self
-            .streams
-            .iter()
-            .filter(|(_, s)| matches!(s, Stream::Sending { .. }))
-            .map(|(&key, _)| key)
-            .collect();
-        for &(h, id) in &sending {
-            match endpoint.connection(h) {
-                Some(conn) => self.step(conn, h, id),
-                None => {
-                    self.streams.remove(&(h, id));
-                }
-            }
-        }
-        !sending.is_empty()
     }
 
     /// Advances one stream as far as it goes now.
