@@ -29,9 +29,8 @@ use quic_proto::{Instant, Side, Version};
 
 const MAX_CONNECTIONS: usize = 8;
 const MAX_INCOMING: usize = 4;
-/// An attempt keeps its first datagram and four more, each at most a
-/// jumbo UDP payload.
-const MAX_INCOMING_BYTES: usize = MAX_INCOMING * 5 * 65_535;
+/// An attempt keeps four datagrams, each at most a jumbo UDP payload.
+const MAX_INCOMING_BYTES: usize = MAX_INCOMING * 4 * 65_535;
 
 fn addr(b: u8) -> SocketAddr {
     SocketAddr::from(([10, 0, b >> 4, b & 0x0f], 4433 + u16::from(b & 3)))

@@ -27,7 +27,7 @@ use crate::version::Version;
 //# bytes.
 pub(super) const MIN_INITIAL_DATAGRAM: usize = 1200;
 
-/// Datagrams kept per pending attempt after its first (a first flight
+/// Datagrams kept per pending attempt, its first included (a first flight
 /// larger than one datagram, or retransmissions), until it is decided.
 const MAX_BUFFERED_DATAGRAMS: usize = 4;
 
@@ -185,7 +185,7 @@ impl IncomingTable {
     ) -> Result<(), BytesMut> {
         let Some(&slot) = self.by_key.get(key) else { return Err(data) };
         let pending = &mut self.slots[slot];
-        if pending.datagrams.len() < 1 + MAX_BUFFERED_DATAGRAMS {
+        if pending.datagrams.len() < MAX_BUFFERED_DATAGRAMS {
             pending.datagrams.push((meta, data));
         }
         Ok(())

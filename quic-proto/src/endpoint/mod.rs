@@ -359,7 +359,7 @@ impl Endpoint {
     }
 
     /// Bytes of datagrams held by connection attempts awaiting a decision:
-    /// at most [`EndpointConfig::max_incoming`] attempts of five datagrams.
+    /// at most [`EndpointConfig::max_incoming`] attempts of four datagrams.
     pub fn incoming_buffered_bytes(&self) -> usize {
         self.incoming.buffered_bytes()
     }

@@ -866,3 +866,22 @@ proptest! {
         }
     }
 }
+
+/// A peer that never acknowledges (a flood of PINGs, answered by ACK-only
+/// packets) cannot make the sender remember every ACK-only packet.
+#[test]
+fn ack_only_packets_a_peer_never_acknowledges_are_forgotten_past_a_bound() {
+    let mut h = Harness::confirmed();
+    h.send_with(SpaceId::Data, 0, t(0), true);
+    for pn in 1..10_000 {
+        h.send_with(SpaceId::Data, pn, t(pn / 10), false);
+    }
+    let kept = h.ld.space(SpaceId::Data).len();
+    assert!(kept <= 1 + 256, "{kept} packets remembered");
+    // The ack-eliciting packet is still tracked, and a late ACK of
+    // forgotten ones is harmless.
+    assert!(h.ld.has_ack_eliciting_in_flight(SpaceId::Data));
+    let out = h.ack(t(2_000), SpaceId::Data, &[0..=9_999], 0).unwrap();
+    assert!(pns(&out.acked).contains(&0));
+    assert_eq!(h.ld.space(SpaceId::Data).len(), 0);
+}

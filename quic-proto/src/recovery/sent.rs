@@ -49,6 +49,13 @@ const MAX_SKIPPED: usize = 32;
 const SKIP_MIN_GAP: u64 = 64;
 const SKIP_SPREAD: u64 = 448;
 
+/// Packets that elicit no acknowledgment (ACK-only) remembered per space.
+/// A peer acknowledges them only in passing, with a later ack-eliciting
+/// packet of ours, and a hostile one never: past this many the oldest
+/// records are forgotten. All they were for is knowing which of our ACK
+/// ranges the peer has seen; forgetting one costs nothing else.
+const MAX_NON_ELICITING: usize = 256;
+
 /// A packet number above which nothing may be sent (2^62-1).
 //= https://www.rfc-editor.org/rfc/rfc9000#section-12.3
 //# If the packet number for sending reaches 2<sup>62</sup>-1, the sender MUST close the
@@ -76,6 +83,9 @@ pub(super) struct SentSpace<T> {
     skipped: VecDeque<u64>,
     /// Whether this space skips packet numbers at all.
     skips: bool,
+    /// Numbers of recorded packets that elicit no acknowledgment, oldest
+    /// first (some may be gone already); at most `MAX_NON_ELICITING`.
+    non_eliciting: VecDeque<u64>,
     /// The largest packet number recorded by `on_packet_sent`.
     pub(super) largest_sent: Option<u64>,
     pub(super) largest_acked: Option<u64>,
@@ -97,6 +107,7 @@ impl<T> SentSpace<T> {
             next_skip: None,
             skipped: VecDeque::new(),
             skips,
+            non_eliciting: VecDeque::new(),
             largest_sent: None,
             largest_acked: None,
             time_of_last_ack_eliciting: None,
@@ -154,8 +165,23 @@ impl<T> SentSpace<T> {
                 self.ack_eliciting_in_flight += 1;
             }
         }
+        let ack_eliciting = packet.ack_eliciting;
         self.sent.insert(pn, Entry { seq, packet });
+        if !ack_eliciting {
+            if self.non_eliciting.len() == MAX_NON_ELICITING
+                && let Some(oldest) = self.non_eliciting.pop_front()
+            {
+                self.remove(oldest);
+            }
+            self.non_eliciting.push_back(pn);
+        }
         true
+    }
+
+    /// Records kept (for tests).
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.sent.len()
     }
 
     /// Removes a record, keeping the in-flight counts right.
@@ -210,6 +236,7 @@ impl<T> SentSpace<T> {
         self.ack_eliciting_in_flight = 0;
         self.time_of_last_ack_eliciting = None;
         self.loss_time = None;
+        self.non_eliciting.clear();
         core::mem::take(&mut self.sent).into_values().map(|e| e.packet).collect()
     }
 
