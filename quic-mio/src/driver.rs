@@ -278,6 +278,14 @@ impl Driver {
     /// may act on the endpoint: read, write, accept, close), then sends
     /// everything there is to send. Call after each wake-up.
     pub fn process(&mut self, now: Instant, mut handler: impl FnMut(&mut Endpoint, DriverEvent)) {
+        // The last read stopped at its batch limit with datagrams still
+        // queued: mio is edge-triggered, so no readiness event will say so
+        // again. Read on here (the zero `timeout` brought us back), or a
+        // busy socket would be read one batch per new arrival while the
+        // loop spins on empty polls.
+        if self.read_backlog {
+            self.read(now);
+        }
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
         }

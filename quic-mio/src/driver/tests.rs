@@ -305,3 +305,42 @@ fn a_quiet_second_after_a_forged_initial_flood_costs_few_wake_ups() {
     // (each 250 ms cap, plus whatever timer the idle connection has).
     assert!(wake_ups <= 12, "{wake_ups} wake-ups in a quiet second");
 }
+
+/// Regression: a read that stopped at its batch limit was only resumed by
+/// the next readiness event (mio is edge-triggered), so under a flood the
+/// loop spun on empty polls and read one batch per new arrival.
+#[test]
+fn a_read_stopped_at_the_batch_limit_resumes_without_a_readiness_event() {
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let mut poll = mio::Poll::new().unwrap();
+    let mut events = mio::Events::with_capacity(64);
+    let mut server = Driver::bind(SocketAddr::new(ip, 0), EndpointConfig::default(), None).unwrap();
+    server.register(poll.registry(), SERVER).unwrap();
+    let sender = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    // Alternating sizes, so that GRO cannot merge them: one receive call each.
+    let total = 8 * READ_BATCH as u64;
+    for i in 0..total {
+        let len = 60 + (i % 2) as usize;
+        sender.send_to(&vec![0x40; len], server.local_addr()).unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while server.stats().datagrams_received == 0 {
+        assert!(std::time::Instant::now() < deadline, "nothing arrived");
+        poll.poll(&mut events, Some(Duration::from_millis(100))).unwrap();
+        for event in events.iter() {
+            let now = server.now();
+            server.handle_mio_event(now, event);
+        }
+    }
+    assert!(server.stats().datagrams_received < total, "one wake-up read everything");
+    assert_eq!(server.timeout(server.now()), Some(Duration::ZERO), "a backlog asks for no wait");
+    // No readiness event comes for what is queued: process alone reads on.
+    for _ in 0..total {
+        if server.stats().datagrams_received == total {
+            break;
+        }
+        let now = server.now();
+        server.process(now, |_, _| {});
+    }
+    assert_eq!(server.stats().datagrams_received, total);
+}

@@ -23,6 +23,7 @@ use core::fmt;
 pub use keys::{CipherSuite, DirectionalKeys, HeaderKey, Keys, PacketKey, PacketKeySet, Secrets};
 pub use protect::{SAMPLE_LEN, open_payload, remove_header_protection, seal_packet};
 pub use retry::{RETRY_TAG_LEN, retry_integrity_tag, verify_retry_integrity};
+pub(crate) use secret::initial_client_keys;
 pub use session::{KeyChange, TlsConfigError, TlsSession};
 
 /// Why a packet could not be protected or unprotected.

@@ -125,6 +125,20 @@ fn client_initial_matches_rfc_vectors() {
     }
 }
 
+/// The server's check of a client Initial derives the client's keys alone;
+/// they open the RFC's protected client Initial like `Keys::initial` does.
+#[test]
+fn initial_client_keys_alone_open_the_rfc_client_initial() {
+    for v in all() {
+        let client = Keys::initial(v.version, &hex(DCID), Side::Client).unwrap();
+        let alone = initial_client_keys(v.version, &hex(DCID)).unwrap();
+        let plain = plaintext_packet(v.client_header, v.client_payload, 1162);
+        let what = format!("{} client Initial, client keys alone", v.version);
+        seal_check_open(&client.local, &alone, &plain, 2, 18, &hex(v.client_protected), &what);
+    }
+    assert!(initial_client_keys(Version(0x1a2a_3a4a), &[1; 8]).is_err());
+}
+
 //= https://www.rfc-editor.org/rfc/rfc9001#appendix-A.3
 //= type=test
 //# The server sends the following payload in response, including an ACK frame, a

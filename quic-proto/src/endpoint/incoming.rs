@@ -13,10 +13,9 @@ use super::replay::{ReplayFilter, TokenId};
 use super::{AcceptError, ConnectionHandle, DatagramEvent, Endpoint, RetryError};
 use crate::cid::ConnectionId;
 use crate::connection::{AcceptParams, Connection, DatagramMeta};
-use crate::crypto::{Keys, open_payload, remove_header_protection};
+use crate::crypto::{initial_client_keys, open_payload, remove_header_protection};
 use crate::error::TransportErrorCode;
 use crate::packet::{PacketNumberLen, PartialDecode, decode_packet_number};
-use crate::stream_id::Side;
 use crate::time::Instant;
 use crate::token::{TokenKey, ValidatedToken};
 use crate::version::Version;
@@ -49,18 +48,17 @@ pub(super) fn initial_authenticates(
 ) -> bool {
     let Ok(decoded) = PartialDecode::parse(datagram, cid_len, false) else { return false };
     let Some(pn_offset) = decoded.pn_offset() else { return false };
-    let Ok(keys) = Keys::initial(version, dcid, Side::Server) else { return false };
+    let Ok(keys) = initial_client_keys(version, dcid) else { return false };
     scratch.clear();
     scratch.extend_from_slice(decoded.packet());
-    let Ok((pn_len, truncated)) = remove_header_protection(&keys.remote.header, scratch, pn_offset)
-    else {
+    let Ok((pn_len, truncated)) = remove_header_protection(&keys.header, scratch, pn_offset) else {
         return false;
     };
     let Some(pn_len) = PacketNumberLen::new(pn_len) else { return false };
     // A client's first packet numbers are small: with no packet received
     // yet, the truncated number is the number (RFC 9000 §17.1).
     let pn = decode_packet_number(None, truncated, pn_len).into_inner();
-    open_payload(&keys.remote.packet, pn, scratch, pn_offset + pn_len.bytes()).is_ok()
+    open_payload(&keys.packet, pn, scratch, pn_offset + pn_len.bytes()).is_ok()
 }
 
 /// The first byte of the tokens `TokenKey::seal_retry` makes: RFC 9000
