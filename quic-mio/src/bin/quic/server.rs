@@ -90,8 +90,12 @@ impl Server {
         let root = root
             .canonicalize()
             .map_err(|e| Failure::other(format!("cannot serve {}: {e}", root.display())))?;
-        let config =
-            ServerConfig { tls: Arc::new(tls), transport: Arc::new(TransportConfig::default()) };
+        let mut transport = TransportConfig::default();
+        // hq-interop has no use for DATAGRAM frames: not offering them
+        // makes a peer that sends them anyway a protocol violation
+        // (RFC 9221 §3) instead of a queue to fill.
+        transport.datagram_receive_buffer(None);
+        let config = ServerConfig { tls: Arc::new(tls), transport: Arc::new(transport) };
         let mut driver = Driver::bind(listen, endpoint, Some(config))
             .map_err(|e| Failure::other(format!("cannot listen on {listen}: {e}")))?;
         if retry {
