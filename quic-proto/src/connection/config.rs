@@ -73,6 +73,16 @@ pub struct Limits {
     /// 10,000): a page navigation cancelling every request in flight, even
     /// with a few thousand concurrent streams, fits.
     pub stream_abort_burst: u64,
+    /// 1-RTT packets the peer may send per second, sustained, that elicit
+    /// an acknowledgment but carry nothing but PING and PADDING (default
+    /// 1,000; keep-alives and probes come a few per round trip). More,
+    /// once `ping_only_packet_burst` is used up, is PROTOCOL_VIOLATION
+    /// (RFC 9000 §21.9): each costs a decryption, a parse and an ACK and
+    /// moves nothing forward.
+    pub ping_only_packets_per_second: u64,
+    /// PING-only packets allowed at once above the sustained rate
+    /// (default 5,000).
+    pub ping_only_packet_burst: u64,
 }
 
 impl Default for Limits {
@@ -87,6 +97,8 @@ impl Default for Limits {
             max_undecryptable_packets: 16,
             stream_aborts_per_second: 4_000,
             stream_abort_burst: 10_000,
+            ping_only_packets_per_second: 1_000,
+            ping_only_packet_burst: 5_000,
         }
     }
 }

@@ -269,6 +269,8 @@ pub struct Connection {
     undecryptable: VecDeque<(DatagramMeta, BytesMut)>,
     datagrams_in: VecDeque<Bytes>,
     datagrams_in_bytes: usize,
+    /// The rate of 1-RTT packets carrying only PING and PADDING.
+    ping_only_limit: crate::streams::rate::TokenBucket,
     /// A `DatagramReceived` event is queued and not yet polled.
     datagram_event_pending: bool,
     datagrams_out: VecDeque<Bytes>,
@@ -469,6 +471,10 @@ impl Connection {
             ),
             &mut *rng,
         );
+        let ping_only_limit = crate::streams::rate::TokenBucket::new(
+            config.limits.ping_only_packets_per_second,
+            config.limits.ping_only_packet_burst,
+        );
         let max_crypto = config.limits.max_crypto_buffer;
         let mut spaces = SpaceId::ALL.map(|id| Space::new(id, max_crypto));
         for space in &mut spaces {
@@ -523,6 +529,7 @@ impl Connection {
             undecryptable: VecDeque::new(),
             datagrams_in: VecDeque::new(),
             datagrams_in_bytes: 0,
+            ping_only_limit,
             datagram_event_pending: false,
             datagrams_out: VecDeque::new(),
             datagrams_out_bytes: 0,

@@ -309,10 +309,12 @@ impl Connection {
         }
         let space = level.space();
         let mut ack_eliciting = false;
+        let mut ping_only = true;
         for frame in Frames::new(payload) {
             let frame = frame?;
             frame.check_allowed_at(level)?;
             ack_eliciting |= frame.is_ack_eliciting();
+            ping_only &= matches!(frame, Frame::Padding { .. } | Frame::Ping);
             match frame {
                 Frame::Padding { .. } | Frame::Ping => {}
                 Frame::Ack(ack) => {
@@ -410,6 +412,16 @@ impl Connection {
                 }
                 Frame::Datagram(d) => self.on_datagram_frame(d.data)?,
             }
+        }
+        //= https://www.rfc-editor.org/rfc/rfc9000#section-21.9
+        //# While there are legitimate uses for all messages, implementations SHOULD track
+        //# cost of processing relative to progress and treat excessive quantities of any
+        //# non-productive packets as indicative of an attack.
+        //
+        // Handshake-level probes are PING-only by design and few; in 1-RTT
+        // a flood of them is a peer burning this endpoint's time.
+        if ping_only && level == EncryptionLevel::OneRtt && !self.ping_only_limit.take(now) {
+            return Err(TransportError::protocol_violation("excessive PING-only packets"));
         }
         Ok(ack_eliciting)
     }

@@ -418,3 +418,42 @@ fn a_stream_of_tiny_frames_queues_one_event_per_kind_and_stream() {
         ]
     );
 }
+
+/// `count` PING-only packets from the client, `every` apart.
+fn ping_only_packets(pair: &mut Pair, count: u32, every: Duration) {
+    let ping = encode(&[Frame::Ping]);
+    for _ in 0..count {
+        if pair.server().is_closed() {
+            break;
+        }
+        inject_frames(pair, Side::Client, &ping);
+        pair.drive_for(every);
+    }
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9000#section-21.9
+//= type=test
+//# While there are legitimate uses for all messages, implementations SHOULD track
+//# cost of processing relative to progress and treat excessive quantities of any
+//# non-productive packets as indicative of an attack.
+#[test]
+fn a_flood_of_ping_only_packets_is_a_protocol_violation() {
+    let mut pair = server_limits(1111, |l| {
+        l.ping_only_packets_per_second = 100;
+        l.ping_only_packet_burst = 50;
+    });
+    // 1,000 per second against a rate of 100: the burst lasts ~55 packets.
+    ping_only_packets(&mut pair, 200, Duration::from_millis(1));
+    assert_closes_with(&mut pair, Side::Server, TransportErrorCode::PROTOCOL_VIOLATION);
+}
+
+#[test]
+fn keep_alive_pings_within_the_rate_are_fine_for_ever() {
+    let mut pair = server_limits(1112, |l| {
+        l.ping_only_packets_per_second = 100;
+        l.ping_only_packet_burst = 50;
+    });
+    // 90 per second for 20 s.
+    ping_only_packets(&mut pair, 1_800, Duration::from_micros(11_111));
+    assert!(!pair.server().is_closed(), "{:?}", pair.server().error());
+}
