@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod driver;
+pub mod insecure;
 pub mod socket;
 #[cfg(target_os = "linux")]
 mod sys_linux;

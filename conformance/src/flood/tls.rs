@@ -4,14 +4,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use quic_mio::insecure::AnyCertificate;
 use quic_proto::Version;
 use quic_proto::connection::{ClientConfig, TransportConfig};
 use quic_proto::crypto::session::config;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::RootCertStore;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 /// The ALPN of the interop runner's HTTP/0.9, which `quic server` speaks.
 pub(super) const HQ_INTEROP: &[u8] = b"hq-interop";
@@ -51,7 +51,7 @@ pub(super) fn client_config(trust: &Trust) -> Result<ClientConfig, String> {
         Trust::Roots(roots) => config::client_config(provider, time, roots.clone(), None, alpn)
             .map_err(|e| format!("TLS client configuration: {e}"))?,
         Trust::Any => {
-            let verifier = Arc::new(AnyCertificate(provider.signature_verification_algorithms));
+            let verifier = AnyCertificate::new(&provider);
             let mut tls = rustls::ClientConfig::builder_with_details(provider, time)
                 .with_protocol_versions(&[&rustls::version::TLS13])
                 .map_err(|e| format!("TLS client configuration: {e}"))?
@@ -68,46 +68,6 @@ pub(super) fn client_config(trust: &Trust) -> Result<ClientConfig, String> {
         transport: Arc::new(TransportConfig::default()),
         version: Version::V1,
     })
-}
-
-/// [`Trust::Any`]: any certificate, but the handshake signature must verify
-/// with it.
-#[derive(Debug)]
-struct AnyCertificate(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
 }
 
 /// The aws-lc-rs provider, for the in-process server.

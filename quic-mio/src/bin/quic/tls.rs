@@ -4,13 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use quic_mio::insecure::AnyCertificate;
 use quic_proto::crypto::session::config::{client_config, server_config};
 use quic_proto::keylog::NssKeyLog;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::RootCertStore;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::Failure;
 
@@ -152,7 +152,7 @@ pub(crate) fn client(
         if alpn.is_empty() {
             return Err(Failure::other("QUIC requires at least one ALPN protocol"));
         }
-        let verifier = Arc::new(AnyCertificate(provider.signature_verification_algorithms));
+        let verifier = AnyCertificate::new(&provider);
         let mut config = rustls::ClientConfig::builder_with_details(provider, time())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| Failure::other(format!("TLS client configuration: {e}")))?
@@ -170,44 +170,4 @@ pub(crate) fn client(
         config.key_log = log;
     }
     Ok(config)
-}
-
-/// `--insecure`: any certificate, but the handshake signature must verify
-/// with it, so the peer still proves it holds the key.
-#[derive(Debug)]
-struct AnyCertificate(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
 }
