@@ -1,10 +1,37 @@
-//! `quic-async`: an async driver for quic-proto.
+//! `quic-async`: QUIC for async Rust, on quic-proto's sans-I/O state
+//! machine and async-io, so the same code runs under async-std and smol.
 //!
-//! Not implemented yet. It will run one driver task per endpoint on
-//! `async_io::Async<UdpSocket>` and `async_io::Timer`, and give users
-//! `Connection`, `SendStream` (`AsyncWrite`) and `RecvStream` (`AsyncRead`)
-//! under async-std or smol. See docs/status.md.
+//! An [`Endpoint`] binds a UDP socket (quic-mio's socket layer: GSO, GRO,
+//! ECN, packet info where the kernel has them) and starts its driver: one
+//! task, on a thread of its own, that owns the sans-I/O endpoint, reads
+//! and sends datagrams, runs timers, and wakes exactly the futures each
+//! event concerns (a stream's reader or writer, an `accept`, a
+//! `closed`). Handles talk to it through a short lock and never block an
+//! executor. The driving contract is quic-proto's (its crate docs).
+//!
+//! ```no_run
+//! # async fn demo(client: quic_proto::connection::ClientConfig) -> Result<(), Box<dyn std::error::Error>> {
+//! use futures_lite::io::{AsyncReadExt, AsyncWriteExt};
+//! let endpoint = quic_async::Endpoint::client("[::]:0".parse()?)?;
+//! let conn = endpoint.connect(&client, "127.0.0.1:4433".parse()?, "localhost")?.await?;
+//! let (mut send, mut recv) = conn.open_bi().await?;
+//! send.write_all(b"hello").await?;
+//! send.close().await?;
+//! let mut reply = Vec::new();
+//! AsyncReadExt::read_to_end(&mut recv, &mut reply).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! What exists and what is missing: docs/status.md.
 
 #![deny(missing_docs)]
 
+mod connection;
+mod endpoint;
+mod shared;
+mod streams;
+
+pub use connection::{Closed, Connecting, Connection};
+pub use endpoint::{Accept, Endpoint, Incoming};
 pub use quic_proto;
+pub use streams::{ReadToEndError, RecvStream, SendStream};

@@ -351,6 +351,16 @@ fn gso_refused(e: &io::Error) -> bool {
     }
 }
 
+/// The socket's descriptor, so that other event loops can watch it (quic-async
+/// wraps it in `async_io::Async`); reads and writes still go through
+/// [`UdpSocket::recv`] and [`UdpSocket::send`].
+#[cfg(unix)]
+impl std::os::fd::AsFd for UdpSocket {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.io.as_fd()
+    }
+}
+
 impl mio::event::Source for UdpSocket {
     fn register(
         &mut self,
