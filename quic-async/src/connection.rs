@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use quic_proto::connection::SendDatagramError as ProtoSendDatagramError;
 use quic_proto::connection::{ConnectionError, ConnectionStats};
 use quic_proto::endpoint::ConnectionHandle;
 use quic_proto::varint::VarInt;
@@ -76,6 +77,18 @@ impl Connection {
     pub async fn accept_uni(&self) -> Result<RecvStream, ConnectionError> {
         let id = self.accept(Dir::Uni).await?;
         Ok(RecvStream::new(self.clone(), id))
+    }
+
+    /// Queues an unreliable DATAGRAM frame (RFC 9221); the oldest queued
+    /// are dropped if the send queue is full.
+    pub fn send_datagram(&self, data: bytes::Bytes) -> Result<(), SendDatagramError> {
+        self.with(|c| c.send_datagram(data)).map_err(SendDatagramError::ConnectionLost)??;
+        Ok(())
+    }
+
+    /// The next DATAGRAM frame's payload from the peer.
+    pub fn read_datagram(&self) -> ReadDatagram<'_> {
+        ReadDatagram { conn: self }
     }
 
     /// Closes the connection with an application error code and reason;
@@ -254,3 +267,58 @@ impl Future for Closed<'_> {
         Poll::Pending
     }
 }
+
+/// The future of [`Connection::read_datagram`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct ReadDatagram<'a> {
+    conn: &'a Connection,
+}
+
+impl Future for ReadDatagram<'_> {
+    type Output = Result<bytes::Bytes, ConnectionError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.conn.shared.lock();
+        let h = self.conn.handle;
+        let Some(conn) = state.endpoint.connection(h) else {
+            return Poll::Ready(Err(state.lost_reason(h)));
+        };
+        if let Some(d) = conn.read_datagram() {
+            return Poll::Ready(Ok(d));
+        }
+        if let Some(e) = conn.error() {
+            return Poll::Ready(Err(e.clone()));
+        }
+        state.conn(h).on_datagram.push(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Why [`Connection::send_datagram`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendDatagramError {
+    /// quic-proto refused it: the peer does not take DATAGRAM frames, or
+    /// it is too large.
+    Refused(ProtoSendDatagramError),
+    /// The connection is gone.
+    ConnectionLost(ConnectionError),
+}
+
+impl From<ProtoSendDatagramError> for SendDatagramError {
+    fn from(e: ProtoSendDatagramError) -> Self {
+        Self::Refused(e)
+    }
+}
+
+impl std::fmt::Display for SendDatagramError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(e) => e.fmt(f),
+            Self::ConnectionLost(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SendDatagramError {}

@@ -31,7 +31,7 @@ mod endpoint;
 mod shared;
 mod streams;
 
-pub use connection::{Closed, Connecting, Connection};
+pub use connection::{Closed, Connecting, Connection, ReadDatagram, SendDatagramError};
 pub use endpoint::{Accept, Endpoint, Incoming};
 pub use quic_proto;
 pub use streams::{ReadToEndError, RecvStream, SendStream};

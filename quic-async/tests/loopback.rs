@@ -242,3 +242,43 @@ fn dropping_the_last_handle_closes_the_connection() {
         );
     });
 }
+
+async fn datagram_round_trip() {
+    let (client, server) = configs(TransportConfig::default());
+    let server = Endpoint::server(server, localhost()).unwrap();
+    let addr = server.local_addr();
+    std::thread::spawn(move || {
+        async_io::block_on(async move {
+            let conn = server.accept().await.unwrap().accept().unwrap().await.unwrap();
+            while let Ok(d) = conn.read_datagram().await {
+                let _ = conn.send_datagram(d);
+            }
+        })
+    });
+    let endpoint = Endpoint::client(localhost()).unwrap();
+    let conn = endpoint.connect(&client, addr, TestPki::SERVER_NAME).unwrap().await.unwrap();
+    // Unreliable: send until an echo comes back (on loopback, the first).
+    let reply = futures_lite::future::or(conn.read_datagram(), async {
+        loop {
+            conn.send_datagram(bytes::Bytes::from_static(b"ping")).unwrap();
+            async_io::Timer::after(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(&reply[..], b"ping");
+}
+
+#[test]
+fn datagrams_go_both_ways_on_async_std() {
+    async_std::task::block_on(async_std::future::timeout(
+        Duration::from_secs(30),
+        datagram_round_trip(),
+    ))
+    .expect("within 30 s");
+}
+
+#[test]
+fn datagrams_go_both_ways_on_smol() {
+    smol::block_on(datagram_round_trip());
+}

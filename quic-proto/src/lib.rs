@@ -2,16 +2,57 @@
 //!
 //! The protocol core is a pure state machine: datagrams and timer expiries
 //! go in, datagrams, one absolute deadline and events come out. The crate
-//! owns no socket, reads no clock and draws no OS randomness: time arrives as
-//! an [`Instant`] argument and randomness from an injected [`RandomSource`],
-//! so any run, including a recorded packet trace, replays deterministically.
+//! owns no socket, reads no clock and draws no OS randomness, so any run,
+//! including a recorded packet trace, replays deterministically.
 //!
-//! This release holds the foundation: the wire format (variable-length
-//! integers, connection and stream IDs, packet headers, every RFC 9000 frame
-//! plus DATAGRAM, transport parameters, error codes) and packet protection
-//! (RFC 9001 §5 and RFC 9369 through `rustls::quic` on aws-lc-rs). The
-//! `Connection` and `Endpoint` state machines build on these; see
-//! `docs/architecture.md` for the driving contract and what is still missing.
+//! # The driving contract
+//!
+//! This is the one statement of it; the guides (`docs/architecture.md`,
+//! `docs/embedding.md` for quic-mio, `docs/async.md` for quic-async) link
+//! here.
+//!
+//! - **Time is an input.** [`Instant`] is a nanosecond count from an epoch
+//!   the driver chooses (`Instant::from_nanos`, `from_millis`); its
+//!   arithmetic saturates. Time never goes backwards. A driver maps its
+//!   clock onto it (`quic_mio::instant_since`).
+//! - **Randomness is an input.** [`RandomSource`] feeds connection IDs,
+//!   tokens, packet-number skips and greasing. [`SeededRandom`] (ChaCha20
+//!   from a seed) replays; [`SystemRandom`] is the only caller of the OS
+//!   generator, and a driver constructs it. With the `testing` feature a
+//!   seeded rustls provider and Ed25519 test certificates make a whole
+//!   handshake replay byte for byte.
+//! - **Inputs:** `handle_datagram(now, meta, bytes)` (a `BytesMut` of its own
+//!   allocation, decrypted in place; stream data is handed on as zero-copy
+//!   slices of it), `handle_timeout(now)` (a no-op when nothing is due),
+//!   and application commands through [`connection::Connection`]
+//!   (`open_stream`, `accept_stream`, `write`, `write_bytes`, `finish`,
+//!   `reset`, `stop`, `read`, `read_chunk`, `send_datagram`,
+//!   `read_datagram`, `close`).
+//! - **Outputs:** `poll_transmit(now, buf)` (one datagram, or a GSO batch,
+//!   with destination and ECN), `poll_timeout()` (one absolute deadline)
+//!   and `poll_event()`. "Nothing to do" is `None`, never an error.
+//! - **Order:** after any input, drain `poll_transmit`, then read
+//!   `poll_timeout`, then drain `poll_event`. With an
+//!   [`endpoint::Endpoint`], polling transmits can move a connection's
+//!   events into the endpoint's queue, so a driver repeats "events, then
+//!   transmits" until neither yields anything.
+//! - **No spin:** once `handle_timeout(now)` has run and transmits are
+//!   drained, `poll_timeout()` is later than `now`.
+//! - **Bounded work:** each call does a bounded amount of work; every
+//!   queue a peer can fill is bounded by count and bytes (docs/security.md).
+//! - **Handles:** an [`endpoint::ConnectionHandle`] carries a generation;
+//!   once its connection has drained it finds nothing, even if its slot is
+//!   reused.
+//! - **Events** are edge-like: `Readable` means read until `Blocked`,
+//!   `Opened` accept until none is left, `DatagramReceived` read until
+//!   none is left, `Writable` follows a write that was refused or took
+//!   less than offered, once.
+//!
+//! The modules, bottom up: the wire format (`varint`, `coding`, `packet`,
+//! `frame`, `transport_params`), packet protection (`crypto`, through
+//! `rustls::quic` on aws-lc-rs), `recovery` and `congestion`, `streams`,
+//! the [`connection::Connection`] state machine and the
+//! [`endpoint::Endpoint`] that routes datagrams to many connections.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
