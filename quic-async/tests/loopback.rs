@@ -282,3 +282,95 @@ fn datagrams_go_both_ways_on_async_std() {
 fn datagrams_go_both_ways_on_smol() {
     smol::block_on(datagram_round_trip());
 }
+
+/// A connected pair; the server's connection comes back through a channel.
+async fn pair() -> (Endpoint, Connection, Connection) {
+    let (client, server) = configs(TransportConfig::default());
+    let server = Endpoint::server(server, localhost()).unwrap();
+    let addr = server.local_addr();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        async_io::block_on(async move {
+            let conn = server.accept().await.unwrap().accept().unwrap().await.unwrap();
+            tx.send(conn).unwrap();
+            // Keep the endpoint alive for the connection's lifetime.
+            async_io::Timer::after(Duration::from_secs(60)).await;
+        });
+    });
+    let endpoint = Endpoint::client(localhost()).unwrap();
+    let conn = endpoint.connect(&client, addr, TestPki::SERVER_NAME).unwrap().await.unwrap();
+    let server_conn = rx.recv().unwrap();
+    (endpoint, conn, server_conn)
+}
+
+async fn slow_reader_and_cancellation() {
+    let (_endpoint, conn, server_conn) = pair().await;
+    // Back-pressure: the server does not read; the client's writes stop
+    // once the receive window and the send buffer are full.
+    let mut send = conn.open_uni().await.unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    let mut written = 0usize;
+    let writing = async {
+        loop {
+            send.write_all(&chunk).await.unwrap();
+            written += chunk.len();
+        }
+    };
+    let stalled = futures_lite::future::or(
+        async {
+            writing.await;
+            false
+        },
+        async {
+            async_io::Timer::after(Duration::from_millis(500)).await;
+            true
+        },
+    )
+    .await;
+    assert!(stalled, "the writes never blocked");
+    // At most the receive window (it grows only as the reader reads, to
+    // 8 MiB at the most) plus the 1 MiB send buffer and one chunk.
+    assert!(
+        written <= (8 << 20) + (1 << 20) + chunk.len(),
+        "{written} bytes written to a reader that reads nothing"
+    );
+    assert!(written >= 64 * 1024, "nothing was written");
+    // The cancelled write left the stream usable: finish it and read all.
+    send.finish().unwrap();
+    let mut recv = server_conn.accept_uni().await.unwrap();
+    // Cancelling a pending read: nothing was lost when it was dropped.
+    let total = recv.read_to_end(64 << 20).await.unwrap().len();
+    assert!(total >= written && total <= written + chunk.len(), "{total} read of {written}");
+    let (mut send2, mut recv2) = conn.open_bi().await.unwrap();
+    send2.write_all(b"x").await.unwrap();
+    let (mut back, mut recv_s) = server_conn.accept_bi().await.unwrap();
+    let pending =
+        futures_lite::future::or(async { recv_s.read_chunk().await.ok().flatten() }, async {
+            async_io::Timer::after(Duration::from_millis(100)).await;
+            None
+        })
+        .await;
+    // Either the byte came, or the read was cancelled while pending.
+    let mut got = pending.map(|b| b.to_vec()).unwrap_or_default();
+    send2.write_all(b"yz").await.unwrap();
+    send2.finish().unwrap();
+    got.extend(recv_s.read_to_end(1024).await.unwrap());
+    assert_eq!(got, b"xyz");
+    back.write_all(&got).await.unwrap();
+    back.finish().unwrap();
+    assert_eq!(recv2.read_to_end(1024).await.unwrap(), b"xyz");
+}
+
+#[test]
+fn a_slow_reader_holds_the_writer_back_and_cancelled_futures_lose_nothing_on_async_std() {
+    async_std::task::block_on(async_std::future::timeout(
+        Duration::from_secs(60),
+        slow_reader_and_cancellation(),
+    ))
+    .expect("within 60 s");
+}
+
+#[test]
+fn a_slow_reader_holds_the_writer_back_and_cancelled_futures_lose_nothing_on_smol() {
+    smol::block_on(slow_reader_and_cancellation());
+}
