@@ -122,6 +122,11 @@ impl Connection {
         self.with(|c| c.alpn().map(<[u8]>::to_vec)).ok().flatten()
     }
 
+    /// The certificate chain the peer presented, end entity first (DER).
+    pub fn peer_certificates(&self) -> Option<Vec<rustls::pki_types::CertificateDer<'static>>> {
+        self.with(|c| c.peer_certificates().map(<[_]>::to_vec)).ok().flatten()
+    }
+
     /// The peer's address.
     pub fn remote_address(&self) -> Option<SocketAddr> {
         self.with(|c| c.remote_address()).ok()

@@ -84,6 +84,8 @@ async fn concurrent_echo() {
     let endpoint = Endpoint::client(localhost()).unwrap();
     let conn = endpoint.connect(&client, addr, TestPki::SERVER_NAME).unwrap().await.unwrap();
     assert_eq!(conn.alpn().as_deref(), Some(ALPN));
+    let chain = conn.peer_certificates().expect("the server presented its chain");
+    assert!(!chain.is_empty());
     // Sequentially polled futures still overlap on the wire: each stream's
     // request goes out before the previous echo is read.
     let many: Vec<_> = (0..40).map(|s| payload(20_000, s)).collect();

@@ -805,6 +805,13 @@ impl Connection {
         self.tls.alpn()
     }
 
+    /// The certificate chain the peer presented, end entity first (a
+    /// client's only when the server asked for one), once the handshake got
+    /// far enough.
+    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        self.tls.peer_certificates()
+    }
+
     /// Whether the TLS handshake completed.
     pub fn is_handshake_complete(&self) -> bool {
         self.handshake_complete

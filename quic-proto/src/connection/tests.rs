@@ -61,11 +61,6 @@ impl Connection {
         self.tls.handshake_kind()
     }
 
-    /// The peer's certificate chain, once TLS has it.
-    pub(crate) fn peer_certificates(&self) -> Option<Vec<Vec<u8>>> {
-        self.tls.peer_certificates().map(|c| c.iter().map(|c| c.to_vec()).collect())
-    }
-
     /// The connection-level send limit the peer granted (MAX_DATA).
     pub(crate) fn peer_max_data(&self) -> u64 {
         self.streams.conn_send.max().into_inner()
