@@ -1,8 +1,10 @@
-//! Single-connection download throughput on loopback over real UDP:
-//! quic-proto (client and server, driven by the conformance crate's simple
-//! blocking driver: one datagram per syscall, no GSO/GRO, no pacing yet)
-//! against quinn (client and server on tokio, with its GSO/GRO socket
-//! layer), in the same run. Prints MB/s and the ratio; never asserted.
+//! Single-connection download throughput on loopback over real UDP, in the
+//! same run: quic-proto through each of its drivers (the conformance
+//! crate's simple blocking driver: one datagram per syscall, no GSO/GRO;
+//! quic-mio's driver with GSO/GRO; quic-async on async-io with the same
+//! socket layer) against quinn (tokio, with its GSO/GRO socket layer).
+//! Prints MB/s and ratios, so each adapter's cost is visible; never
+//! asserted.
 //!
 //! Run: `cargo bench -p conformance --bench loopback` (QUIC_BENCH_MIB sets
 //! the size, default 100).
@@ -15,6 +17,9 @@ use conformance::loopback::{download, file};
 use quic_proto::testing::TestPki;
 
 const ALPN: &[u8] = b"quic-proto-bench";
+
+#[path = "loopback/drivers.rs"]
+mod drivers;
 
 fn quinn_download(size: usize, seed: u64) -> Duration {
     let pki = TestPki::new(seed);
@@ -88,15 +93,23 @@ fn main() {
     let size = mib * 1024 * 1024;
     println!("loopback download, {mib} MiB on one stream, best of 3 runs (SHA-256 verified)");
     let mut ours = Duration::MAX;
+    let mut mio = Duration::MAX;
+    let mut async_io = Duration::MAX;
     let mut quinn = Duration::MAX;
     for run in 0..3 {
         let r = download(size, run + 1).expect("quic-proto download");
         assert!(r.verified, "quic-proto download verified");
         ours = ours.min(r.transfer);
+        mio = mio.min(drivers::quic_mio_download(size, run + 1));
+        async_io = async_io.min(drivers::quic_async_download(size, run + 1));
         quinn = quinn.min(quinn_download(size, run + 1));
     }
     let rate = |d: Duration| size as f64 / d.as_secs_f64() / 1e6;
     println!("quic-proto (blocking test driver)  {:>8.1} MB/s", rate(ours));
+    println!("quic-proto + quic-mio (GSO/GRO)    {:>8.1} MB/s", rate(mio));
+    println!("quic-proto + quic-async (async-io) {:>8.1} MB/s", rate(async_io));
     println!("quinn 0.11 (tokio)                 {:>8.1} MB/s", rate(quinn));
-    println!("quic-proto / quinn throughput      {:>8.2}x", rate(ours) / rate(quinn));
+    println!("quic-mio / quinn throughput        {:>8.2}x", rate(mio) / rate(quinn));
+    println!("quic-async / quinn throughput      {:>8.2}x", rate(async_io) / rate(quinn));
+    println!("quic-async / quic-mio throughput   {:>8.2}x", rate(async_io) / rate(mio));
 }
