@@ -43,8 +43,9 @@ impl Endpoint {
     ) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
         let rng: Box<dyn RandomSource> = Box::new(SystemRandom);
+        let accepting = server.is_some();
         let endpoint = proto::Endpoint::new(config, server, rng);
-        let shared = Shared::new(endpoint, socket)?;
+        let shared = Shared::new(endpoint, socket, accepting)?;
         spawn_driver(shared.clone())?;
         Ok(Self { shared })
     }
@@ -71,9 +72,9 @@ impl Endpoint {
         Ok(Connecting::new(Connection::from_parts(self.shared.clone(), h)))
     }
 
-    /// The next connection attempt, to accept, refuse or retry; `None`
-    /// never comes while the endpoint lives (kept for symmetry with
-    /// streams of attempts).
+    /// The next connection attempt, to accept, refuse or retry; `None` once
+    /// the endpoint takes no new connections (a client endpoint, or after
+    /// [`Endpoint::stop_accepting`]).
     pub fn accept(&self) -> Accept<'_> {
         Accept { endpoint: self }
     }
@@ -82,9 +83,11 @@ impl Endpoint {
     pub fn stop_accepting(&self) {
         let mut state = self.shared.lock();
         state.endpoint.set_server_config(None);
+        state.accepting = false;
         while let Some(i) = state.incoming.pop_front() {
             state.endpoint.refuse(i);
         }
+        state.on_incoming.drain(..).for_each(std::task::Waker::wake);
         state.wake_driver();
     }
 }
@@ -125,6 +128,9 @@ impl Future for Accept<'_> {
         let mut state = shared.lock();
         if let Some(inner) = state.incoming.pop_front() {
             return Poll::Ready(Some(Incoming { shared: shared.clone(), inner: Some(inner) }));
+        }
+        if !state.accepting {
+            return Poll::Ready(None);
         }
         state.on_incoming.push(cx.waker().clone());
         Poll::Pending

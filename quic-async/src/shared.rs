@@ -89,6 +89,9 @@ pub(crate) struct State {
     pub(crate) conns: HashMap<ConnectionHandle, ConnState>,
     pub(crate) incoming: VecDeque<Incoming>,
     pub(crate) on_incoming: Vec<Waker>,
+    /// Whether the endpoint takes new connections (it has a server
+    /// configuration and `stop_accepting` was not called).
+    pub(crate) accepting: bool,
     /// `Endpoint` handles alive; the driver stops once they and every
     /// connection are gone.
     pub(crate) endpoint_refs: usize,
@@ -186,12 +189,17 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(endpoint: Endpoint, socket: UdpSocket) -> io::Result<Arc<Self>> {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        socket: UdpSocket,
+        accepting: bool,
+    ) -> io::Result<Arc<Self>> {
         let state = State {
             endpoint,
             conns: HashMap::new(),
             incoming: VecDeque::new(),
             on_incoming: Vec::new(),
+            accepting,
             endpoint_refs: 1,
             driver: None,
             epoch: std::time::Instant::now(),

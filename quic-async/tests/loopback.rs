@@ -376,3 +376,19 @@ fn a_slow_reader_holds_the_writer_back_and_cancelled_futures_lose_nothing_on_asy
 fn a_slow_reader_holds_the_writer_back_and_cancelled_futures_lose_nothing_on_smol() {
     smol::block_on(slow_reader_and_cancellation());
 }
+
+#[test]
+fn accept_ends_on_a_client_endpoint_and_after_stop_accepting() {
+    smol::block_on(async {
+        let client = Endpoint::client(localhost()).unwrap();
+        assert!(client.accept().await.is_none());
+        let (_, server) = configs(TransportConfig::default());
+        let server = Endpoint::server(server, localhost()).unwrap();
+        let stopper = server.clone();
+        let waiting = futures_lite::future::zip(server.accept(), async move {
+            async_io::Timer::after(Duration::from_millis(50)).await;
+            stopper.stop_accepting();
+        });
+        assert!(waiting.await.0.is_none(), "a pending accept ends when accepting stops");
+    });
+}
