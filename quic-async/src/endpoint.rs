@@ -7,10 +7,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use quic_mio::UdpSocket;
 use quic_proto::connection::{ClientConfig, ConnectError, ServerConfig};
 use quic_proto::endpoint::{self as proto, EndpointConfig};
 use quic_proto::{RandomSource, SystemRandom};
+use quic_udp::UdpSocket;
 
 use crate::connection::{Connecting, Connection};
 use crate::shared::{Shared, spawn_driver};

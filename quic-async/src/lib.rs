@@ -1,8 +1,8 @@
 //! `quic-async`: QUIC for async Rust, on quic-proto's sans-I/O state
 //! machine and async-io, so the same code runs under async-std and smol.
 //!
-//! An [`Endpoint`] binds a UDP socket (quic-mio's socket layer: GSO, GRO,
-//! ECN, packet info where the kernel has them) and starts its driver: one
+//! An [`Endpoint`] binds a UDP socket (the `quic-udp` socket layer, shared
+//! with quic-mio: GSO, GRO, ECN, packet info where the kernel has them) and starts its driver: one
 //! task, on a thread of its own, that owns the sans-I/O endpoint, reads
 //! and sends datagrams, runs timers, and wakes exactly the futures each
 //! event concerns (a stream's reader or writer, an `accept`, a

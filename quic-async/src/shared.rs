@@ -18,10 +18,10 @@ use std::time::Duration;
 
 use async_io::{Async, Timer};
 use bytes::BytesMut;
-use quic_mio::UdpSocket;
 use quic_proto::connection::{ConnectionError, DatagramMeta, Event, StreamEvent, Transmit};
 use quic_proto::endpoint::{ConnectionHandle, DatagramEvent, Endpoint, Incoming};
 use quic_proto::{Dir, Instant, StreamId};
+use quic_udp::UdpSocket;
 
 /// Receive calls per driver poll before it yields.
 const READ_BATCH: usize = 32;
@@ -101,7 +101,7 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn now(&self) -> Instant {
-        quic_mio::instant_since(self.epoch)
+        quic_udp::instant_since(self.epoch)
     }
 
     /// After a command: the driver has something to send or a new deadline.
@@ -245,7 +245,7 @@ impl Driver {
             shared,
             timer: Timer::never(),
             deadline: None,
-            recv_buf: vec![0; quic_mio::socket::RECV_BUF_SIZE],
+            recv_buf: vec![0; quic_udp::RECV_BUF_SIZE],
             send_buf: Vec::new(),
             pending: None,
         }

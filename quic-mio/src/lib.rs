@@ -3,7 +3,7 @@
 //!
 //! - [`socket::UdpSocket`]: the UDP socket, with GSO, GRO, ECN and the
 //!   local address on Linux, each detected at run time and falling back
-//!   cleanly.
+//!   cleanly (the `quic-udp` crate, shared with quic-async).
 //! - [`driver::Driver`]: one endpoint on one socket, driven from a
 //!   `mio::Poll` the application owns (see docs/embedding.md).
 //! - [`instant_since`]: where the wall clock becomes a [`quic_proto::Instant`].
@@ -12,20 +12,14 @@
 
 pub mod driver;
 pub mod insecure;
-pub mod socket;
-#[cfg(target_os = "linux")]
-mod sys_linux;
+/// The UDP socket layer: the `quic-udp` crate, which quic-async shares.
+pub use quic_udp as socket;
 
 pub use driver::{Driver, DriverEvent, IncomingPolicy};
+/// The time source the driver feeds the core (drivers, unlike the core,
+/// read the clock): nanoseconds since `epoch`.
+pub use quic_udp::instant_since;
 pub use socket::UdpSocket;
-
-/// The time source the driver feeds the core: nanoseconds since `epoch`.
-///
-/// Drivers, unlike the core, read the clock; this is where wall time becomes
-/// a [`quic_proto::Instant`].
-pub fn instant_since(epoch: std::time::Instant) -> quic_proto::Instant {
-    quic_proto::Instant::from_nanos(epoch.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64)
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,7 @@
-//! The UDP socket a driver sends and receives QUIC datagrams on: a
-//! `mio::net::UdpSocket` with the Linux fast paths QUIC benefits from.
+//! `quic-udp`: the UDP socket quic-proto's drivers (quic-mio, quic-async)
+//! send and receive QUIC datagrams on, a non-blocking `std::net::UdpSocket`
+//! with the Linux fast paths QUIC benefits from, and the clock mapping they
+//! share. One module, so the fast paths are written once.
 //!
 //! - **GSO** (`UDP_SEGMENT`): one `sendmsg` carries a batch of equal-sized
 //!   datagrams ([`Transmit::segment_size`]); the kernel splits it.
@@ -29,6 +31,15 @@ use quic_proto::connection::{EcnCodepoint, Transmit};
 #[cfg(target_os = "linux")]
 use crate::sys_linux as sys;
 
+#[cfg(target_os = "linux")]
+mod sys_linux;
+
+/// A driver's clock as quic-proto's [`quic_proto::Instant`]: the time
+/// since `epoch`, the driver's chosen origin.
+pub fn instant_since(epoch: std::time::Instant) -> quic_proto::Instant {
+    quic_proto::Instant::from_nanos(epoch.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64)
+}
+
 /// What a receive returned besides the bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecvMeta {
@@ -53,11 +64,12 @@ impl RecvMeta {
     }
 }
 
-/// A UDP socket for QUIC; see the module docs. Register it with a
-/// `mio::Registry` like any mio source.
+/// A UDP socket for QUIC; see the crate docs. With the `mio` feature it is
+/// a `mio::event::Source`; elsewhere an event loop watches its descriptor
+/// (`AsFd`).
 #[derive(Debug)]
 pub struct UdpSocket {
-    io: mio::net::UdpSocket,
+    io: std::net::UdpSocket,
     local: SocketAddr,
     ipv6: bool,
     /// Datagrams per GSO send; 1 without GSO.
@@ -69,17 +81,17 @@ pub struct UdpSocket {
     ecn_recv: bool,
     pktinfo: bool,
     /// Tests: make the next GSO sends fail as a kernel without GSO would.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "testing"))]
     fail_gso: AtomicBool,
     /// Tests: refuse sends carrying ECN or a source address, as a kernel
     /// without IP_TOS cmsgs on IPv6 sockets or pktinfo sends does.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "testing"))]
     fail_extras: AtomicBool,
     /// Tests: every n-th send call says `WouldBlock` (0: never), as a full
     /// send buffer does; counts the calls.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "testing"))]
     block_every: AtomicUsize,
-    #[cfg(test)]
+    #[cfg(any(test, feature = "testing"))]
     send_count: AtomicUsize,
 }
 
@@ -131,7 +143,7 @@ impl UdpSocket {
         #[cfg(not(target_os = "linux"))]
         let (gso, gro, ecn, pktinfo) = (1, 1, false, false);
         Ok(Self {
-            io: mio::net::UdpSocket::from_std(socket),
+            io: socket,
             local,
             ipv6,
             gso_segments: AtomicUsize::new(gso),
@@ -140,13 +152,13 @@ impl UdpSocket {
             src_ip_send: AtomicBool::new(cfg!(target_os = "linux")),
             ecn_recv: ecn,
             pktinfo,
-            #[cfg(test)]
+            #[cfg(any(test, feature = "testing"))]
             fail_gso: AtomicBool::new(false),
-            #[cfg(test)]
+            #[cfg(any(test, feature = "testing"))]
             fail_extras: AtomicBool::new(false),
-            #[cfg(test)]
+            #[cfg(any(test, feature = "testing"))]
             block_every: AtomicUsize::new(0),
-            #[cfg(test)]
+            #[cfg(any(test, feature = "testing"))]
             send_count: AtomicUsize::new(0),
         })
     }
@@ -238,11 +250,11 @@ impl UdpSocket {
 
     #[cfg(target_os = "linux")]
     fn send_one(&self, t: &Transmit, buf: &[u8], segment: Option<usize>) -> io::Result<usize> {
-        #[cfg(test)]
+        #[cfg(any(test, feature = "testing"))]
         if segment.is_some() && self.fail_gso.load(Ordering::Relaxed) {
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
-        #[cfg(test)]
+        #[cfg(any(test, feature = "testing"))]
         {
             let every = self.block_every.load(Ordering::Relaxed);
             let n = self.send_count.fetch_add(1, Ordering::Relaxed) + 1;
@@ -256,9 +268,9 @@ impl UdpSocket {
             segment_size: segment.map(|s| s.min(usize::from(u16::MAX)) as u16),
             src_ip: t.src_ip.filter(|_| self.src_ip_send.load(Ordering::Relaxed)),
         };
-        #[cfg(test)]
+        #[cfg(any(test, feature = "testing"))]
         let refuse_extras = self.fail_extras.load(Ordering::Relaxed);
-        #[cfg(not(test))]
+        #[cfg(not(any(test, feature = "testing")))]
         let refuse_extras = false;
         let result = if refuse_extras && (params.ecn.is_some() || params.src_ip.is_some()) {
             Err(io::Error::from_raw_os_error(libc::EINVAL))
@@ -315,23 +327,23 @@ impl UdpSocket {
         Ok(RecvMeta { remote, len, stride: len, ecn: None, local_ip: None })
     }
 
-    /// Tests: simulate a kernel that refuses ECN and source-address control
+    /// Tests (`testing` feature): simulate a kernel that refuses ECN and source-address control
     /// messages on sends with `EINVAL`.
-    #[cfg(test)]
-    pub(crate) fn fail_extras_sends(&self) {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn fail_extras_sends(&self) {
         self.fail_extras.store(true, Ordering::Relaxed);
     }
 
-    /// Tests: make every `n`-th send call fail with `WouldBlock`, as a
+    /// Tests (`testing` feature): make every `n`-th send call fail with `WouldBlock`, as a
     /// socket whose send buffer is full does.
-    #[cfg(test)]
-    pub(crate) fn block_every_nth_send(&self, n: usize) {
+    #[cfg(any(test, feature = "testing"))]
+    pub fn block_every_nth_send(&self, n: usize) {
         self.block_every.store(n, Ordering::Relaxed);
     }
 
-    /// Tests: simulate a kernel that refuses GSO sends with `EIO`.
-    #[cfg(test)]
-    pub(crate) fn fail_gso_sends(&self) {
+    /// Tests (`testing` feature): simulate a kernel that refuses GSO sends with `EIO`.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn fail_gso_sends(&self) {
         self.fail_gso.store(true, Ordering::Relaxed);
     }
 }
@@ -351,8 +363,8 @@ fn gso_refused(e: &io::Error) -> bool {
     }
 }
 
-/// The socket's descriptor, so that other event loops can watch it (quic-async
-/// wraps it in `async_io::Async`); reads and writes still go through
+/// The socket's descriptor, so that other event loops can watch it
+/// (quic-async wraps it in `async_io::Async`); reads and writes still go through
 /// [`UdpSocket::recv`] and [`UdpSocket::send`].
 #[cfg(unix)]
 impl std::os::fd::AsFd for UdpSocket {
@@ -361,6 +373,9 @@ impl std::os::fd::AsFd for UdpSocket {
     }
 }
 
+/// With the `mio` feature, on Unix: register the socket with a
+/// `mio::Registry` like any mio source.
+#[cfg(all(feature = "mio", unix))]
 impl mio::event::Source for UdpSocket {
     fn register(
         &mut self,
@@ -368,7 +383,8 @@ impl mio::event::Source for UdpSocket {
         token: mio::Token,
         interests: mio::Interest,
     ) -> io::Result<()> {
-        self.io.register(registry, token, interests)
+        use std::os::fd::AsRawFd;
+        mio::unix::SourceFd(&self.io.as_raw_fd()).register(registry, token, interests)
     }
 
     fn reregister(
@@ -377,11 +393,13 @@ impl mio::event::Source for UdpSocket {
         token: mio::Token,
         interests: mio::Interest,
     ) -> io::Result<()> {
-        self.io.reregister(registry, token, interests)
+        use std::os::fd::AsRawFd;
+        mio::unix::SourceFd(&self.io.as_raw_fd()).reregister(registry, token, interests)
     }
 
     fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
-        self.io.deregister(registry)
+        use std::os::fd::AsRawFd;
+        mio::unix::SourceFd(&self.io.as_raw_fd()).deregister(registry)
     }
 }
 
