@@ -21,12 +21,12 @@ use bytes::BytesMut;
 use quic_proto::connection::{ConnectionError, DatagramMeta, Event, StreamEvent, Transmit};
 use quic_proto::endpoint::{ConnectionHandle, DatagramEvent, Endpoint, Incoming};
 use quic_proto::{Dir, Instant, StreamId};
-use quic_udp::UdpSocket;
+use quic_udp::{Gatherer, SendCounts, UdpSocket};
 
 /// Receive calls per driver poll before it yields.
 const READ_BATCH: usize = 32;
-/// Datagrams sent per driver poll before it yields.
-const SEND_BATCH: usize = 256;
+/// GSO batches sent per driver poll before it yields.
+const SEND_BATCH: usize = 64;
 /// Connection attempts held for `Endpoint::accept` (the endpoint bounds
 /// them too; this bounds an application that never accepts).
 const MAX_PENDING_INCOMING: usize = 256;
@@ -224,10 +224,11 @@ pub(crate) fn spawn_driver(shared: Arc<Shared>) -> io::Result<()> {
         .map(drop)
 }
 
-/// A transmit the socket refused with `WouldBlock`, kept to retry.
+/// A batch the socket refused with `WouldBlock` part way, kept to retry.
 struct Pending {
     transmit: Transmit,
     data: Vec<u8>,
+    offset: usize,
 }
 
 struct Driver {
@@ -235,7 +236,8 @@ struct Driver {
     timer: Timer,
     deadline: Option<Instant>,
     recv_buf: Vec<u8>,
-    send_buf: Vec<u8>,
+    /// GSO batches from the endpoint's transmits (quic-udp, as quic-mio).
+    gather: Gatherer,
     pending: Option<Pending>,
 }
 
@@ -246,7 +248,7 @@ impl Driver {
             timer: Timer::never(),
             deadline: None,
             recv_buf: vec![0; quic_udp::RECV_BUF_SIZE],
-            send_buf: Vec::new(),
+            gather: Gatherer::new(),
             pending: None,
         }
     }
@@ -283,41 +285,37 @@ impl Driver {
         true
     }
 
-    /// Sends up to `SEND_BATCH` datagrams; `Ok(true)` if more may wait,
-    /// `Err(())` when the socket blocked (the transmit is kept).
+    /// Sends up to `SEND_BATCH` GSO batches; `Ok(true)` if more may wait,
+    /// `Err(())` when the socket blocked (the rest of the batch is kept).
     fn send(&mut self, state: &mut State) -> Result<bool, ()> {
         if let Some(p) = self.pending.take() {
-            self.send_one(p.transmit, p.data)?;
+            self.send_one(p)?;
         }
+        let socket = self.shared.socket.get_ref();
+        let max_segments = socket.max_gso_segments();
         for _ in 0..SEND_BATCH {
             let now = state.now();
-            let mut buf = std::mem::take(&mut self.send_buf);
-            let Some(t) = state.endpoint.poll_transmit(now, &mut buf) else {
-                self.send_buf = buf;
+            let endpoint = &mut state.endpoint;
+            let Some((transmit, data)) =
+                self.gather.next(max_segments, |buf| endpoint.poll_transmit(now, buf))
+            else {
                 return Ok(false);
             };
-            self.send_one(t, buf)?;
+            self.send_one(Pending { transmit, data, offset: 0 })?;
         }
         Ok(true)
     }
 
-    fn send_one(&mut self, transmit: Transmit, data: Vec<u8>) -> Result<(), ()> {
-        match self.shared.socket.get_ref().send(&transmit, &data[..transmit.size]) {
-            Ok(_) => {
-                self.send_buf = data;
-                Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.pending = Some(Pending { transmit, data });
-                Err(())
-            }
-            Err(e) => {
-                // Lost; loss recovery resends what mattered.
-                tracing::debug!(error = %e, to = %transmit.destination, "send failed");
-                self.send_buf = data;
-                Ok(())
-            }
+    fn send_one(&mut self, mut p: Pending) -> Result<(), ()> {
+        let mut counts = SendCounts::default();
+        let socket = self.shared.socket.get_ref();
+        if socket.send_batch(&p.transmit, &p.data, &mut p.offset, &mut counts).is_err() {
+            // WouldBlock: the rest goes when the socket is writable.
+            self.pending = Some(p);
+            return Err(());
         }
+        self.gather.recycle(p.data);
+        Ok(())
     }
 
     fn dispatch_events(state: &mut State) {

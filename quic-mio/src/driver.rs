@@ -42,7 +42,7 @@ use quic_proto::connection::{
 use quic_proto::endpoint::{ConnectionHandle, DatagramEvent, Endpoint, EndpointConfig, Incoming};
 use quic_proto::{Instant, SystemRandom};
 
-use crate::socket::{MAX_GSO_BYTES, RECV_BUF_SIZE, UdpSocket};
+use crate::socket::{Gatherer, RECV_BUF_SIZE, SendCounts, UdpSocket};
 
 /// Receive calls per wake-up. Each may return a GRO batch of up to 64
 /// datagrams; the bound keeps one busy socket from starving the rest of the
@@ -118,13 +118,8 @@ pub struct Driver {
     epoch: std::time::Instant,
     policy: IncomingPolicy,
     recv_buf: Vec<u8>,
-    /// The GSO batch being assembled.
-    batch: Vec<u8>,
-    /// Where the next transmit is polled; holds `carry`'s bytes.
-    scratch: Vec<u8>,
-    /// A polled transmit that did not fit the previous batch (its bytes in
-    /// `scratch`): the head of the next one.
-    carry: Option<Transmit>,
+    /// Gathers polled transmits into GSO batches (shared with quic-async).
+    gather: Gatherer,
     /// The one transmit kept while the socket says `WouldBlock`.
     blocked: Option<Blocked>,
     /// Events for the application not from `Endpoint::poll_event`.
@@ -146,9 +141,7 @@ impl Driver {
             epoch: std::time::Instant::now(),
             policy: IncomingPolicy::default(),
             recv_buf: vec![0; RECV_BUF_SIZE],
-            batch: Vec::with_capacity(MAX_GSO_BYTES),
-            scratch: Vec::with_capacity(2048),
-            carry: None,
+            gather: Gatherer::new(),
             blocked: None,
             events: VecDeque::new(),
             read_backlog: false,
@@ -384,48 +377,13 @@ impl Driver {
         }
         let max_segments = self.socket.max_gso_segments();
         loop {
-            let head = match self.carry.take() {
-                Some(t) => {
-                    std::mem::swap(&mut self.batch, &mut self.scratch);
-                    t
-                }
-                None => match self.endpoint.poll_transmit(now, &mut self.batch) {
-                    Some(t) => t,
-                    None => return,
-                },
+            let endpoint = &mut self.endpoint;
+            let Some((transmit, data)) =
+                self.gather.next(max_segments, |buf| endpoint.poll_transmit(now, buf))
+            else {
+                return;
             };
-            self.batch.truncate(head.size);
-            let mut transmit = head;
-            let segment = head.size;
-            let mut count = 1;
-            if head.segment_size.is_none() && max_segments > 1 && segment > 0 {
-                while count < max_segments && self.batch.len() + segment <= MAX_GSO_BYTES {
-                    let Some(next) = self.endpoint.poll_transmit(now, &mut self.scratch) else {
-                        break;
-                    };
-                    let fits = next.destination == head.destination
-                        && next.ecn == head.ecn
-                        && next.src_ip == head.src_ip
-                        && next.segment_size.is_none()
-                        && next.size <= segment
-                        && next.size > 0;
-                    if !fits {
-                        self.carry = Some(next);
-                        break;
-                    }
-                    self.batch.extend_from_slice(&self.scratch[..next.size]);
-                    count += 1;
-                    if next.size < segment {
-                        // Only the last datagram of a GSO batch may be shorter.
-                        break;
-                    }
-                }
-            }
-            if count > 1 {
-                transmit.size = self.batch.len();
-                transmit.segment_size = Some(segment);
-            }
-            let blocked = Blocked { transmit, data: std::mem::take(&mut self.batch), offset: 0 };
+            let blocked = Blocked { transmit, data, offset: 0 };
             if !self.send_blocked(blocked) {
                 return;
             }
@@ -435,36 +393,18 @@ impl Driver {
     /// Sends `b`'s remaining bytes; false if the socket blocked (then `b`
     /// is kept in `self.blocked`). Reuses `b`'s buffer as the next batch.
     fn send_blocked(&mut self, mut b: Blocked) -> bool {
-        let segment = b.transmit.segment_size.unwrap_or(b.data.len()).max(1);
-        while b.offset < b.data.len() {
-            let rest = &b.data[b.offset..];
-            let transmit = Transmit {
-                size: rest.len(),
-                segment_size: b.transmit.segment_size.filter(|&s| s < rest.len()),
-                ..b.transmit
-            };
-            match self.socket.send(&transmit, rest) {
-                Ok(n) => {
-                    self.stats.send_calls += 1;
-                    self.stats.datagrams_sent += n.div_ceil(segment) as u64;
-                    b.offset += n.max(1);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.stats.send_blocked += 1;
-                    self.blocked = Some(b);
-                    return false;
-                }
-                Err(e) => {
-                    // The datagrams are lost; QUIC's loss recovery resends
-                    // what they carried.
-                    tracing::debug!(error = %e, to = %transmit.destination, "send failed");
-                    self.stats.send_errors += rest.len().div_ceil(segment) as u64;
-                    break;
-                }
-            }
+        let mut counts = SendCounts::default();
+        let result = self.socket.send_batch(&b.transmit, &b.data, &mut b.offset, &mut counts);
+        self.stats.send_calls += counts.calls;
+        self.stats.datagrams_sent += counts.datagrams;
+        self.stats.send_errors += counts.errors;
+        if result.is_err() {
+            // WouldBlock: kept for the socket's writable readiness.
+            self.stats.send_blocked += 1;
+            self.blocked = Some(b);
+            return false;
         }
-        b.data.clear();
-        self.batch = b.data;
+        self.gather.recycle(b.data);
         true
     }
 

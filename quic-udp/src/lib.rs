@@ -31,8 +31,11 @@ use quic_proto::connection::{EcnCodepoint, Transmit};
 #[cfg(target_os = "linux")]
 use crate::sys_linux as sys;
 
+mod gather;
 #[cfg(target_os = "linux")]
 mod sys_linux;
+
+pub use gather::{Gatherer, SendCounts};
 
 /// A driver's clock as quic-proto's [`quic_proto::Instant`]: the time
 /// since `epoch`, the driver's chosen origin.
