@@ -1,13 +1,16 @@
 //! `h3-proto`: sans-I/O HTTP/3 (RFC 9114) and QPACK (RFC 9204).
 //!
-//! Not implemented yet. It will hold the HTTP/3 connection logic over a small
-//! synchronous `Transport` trait (implemented for `quic_proto::Connection`),
-//! and a QPACK encoder and decoder that are bytes in, bytes out. Until then
-//! the crate exposes only [`NotImplemented`], so that nothing can mistake it
-//! for a working HTTP/3 layer.
+//! Not implemented yet, but for QPACK's first pieces ([`qpack`]: the static
+//! table and prefixed integers). It will hold the HTTP/3 connection logic
+//! over a small synchronous `Transport` trait (implemented for
+//! `quic_proto::Connection`), and a QPACK encoder and decoder that are bytes
+//! in, bytes out. Until then HTTP/3 entry points return [`NotImplemented`],
+//! so that nothing can mistake the crate for a working HTTP/3 layer.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod qpack;
 
 /// The error every HTTP/3 entry point returns until the layer exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
