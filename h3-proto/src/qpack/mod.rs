@@ -1,9 +1,13 @@
 //! QPACK (RFC 9204): field compression for HTTP/3, bytes in and bytes out.
 //!
-//! What exists so far: the static table (Appendix A) and prefixed integers
-//! (§4.1.1). Huffman coding, the dynamic table, the encoder and decoder and
-//! their instruction streams are not written yet (docs/status.md).
+//! What exists so far: the static table (Appendix A), prefixed integers
+//! (§4.1.1) and the dynamic table's bookkeeping (§3.2: sizes, capacity,
+//! eviction, absolute, relative and post-Base indices). Huffman coding,
+//! the encoder and decoder and their instruction streams are not written
+//! yet (docs/status.md).
 
+#[allow(dead_code)] // the decoder and encoder that use it are next
+mod dynamic_table;
 mod int;
 mod static_table;
 
@@ -19,6 +23,12 @@ pub enum Error {
     IntegerOverflow,
     /// A static table index past its 99 entries.
     BadStaticIndex,
+    /// A dynamic table index naming no entry present.
+    BadDynamicIndex,
+    /// A capacity above SETTINGS_QPACK_MAX_TABLE_CAPACITY.
+    CapacityExceeded,
+    /// An entry larger than the table's capacity.
+    EntryTooLarge,
 }
 
 impl fmt::Display for Error {
@@ -27,6 +37,9 @@ impl fmt::Display for Error {
             Self::Truncated => "QPACK input ends inside a representation",
             Self::IntegerOverflow => "QPACK integer longer than 62 bits",
             Self::BadStaticIndex => "QPACK static table index out of range",
+            Self::BadDynamicIndex => "QPACK dynamic table index names no entry",
+            Self::CapacityExceeded => "QPACK table capacity above the maximum",
+            Self::EntryTooLarge => "QPACK entry larger than the table capacity",
         })
     }
 }
