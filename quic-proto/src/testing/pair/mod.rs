@@ -564,15 +564,7 @@ impl Pair {
                 node.endpoint.handle_timeout(now);
                 self.observe(side);
                 self.flush_side(side);
-                // The driving contract: once handle_timeout(now) has run and
-                // transmits are drained, the next deadline is later than
-                // now, or a driver would spin (DESIGN.md, "Hostile input").
-                let deadline = self.nodes[side_index(side)].deadline;
-                assert!(
-                    deadline.is_none_or(|t| t > now),
-                    "seed {}: {side:?} deadline {deadline:?} not after handle_timeout({now:?})",
-                    self.seed
-                );
+                self.assert_deadline_after(side, now);
             }
         }
         true
@@ -594,13 +586,20 @@ impl Pair {
             self.nodes[side_index(side)].endpoint.handle_timeout(now);
             self.observe(side);
             self.flush_side(side);
-            let deadline = self.nodes[side_index(side)].deadline;
-            assert!(
-                deadline.is_none_or(|t| t > now),
-                "seed {}: {side:?} deadline {deadline:?} not after handle_timeout({now:?})",
-                self.seed
-            );
+            self.assert_deadline_after(side, now);
         }
+    }
+
+    /// The driving contract: once `handle_timeout(now)` has run and
+    /// transmits are drained, the next deadline is later than `now`, or a
+    /// driver would spin (DESIGN.md, "Hostile input").
+    fn assert_deadline_after(&self, side: Side, now: Instant) {
+        let deadline = self.nodes[side_index(side)].deadline;
+        assert!(
+            deadline.is_none_or(|t| t > now),
+            "seed {}: {side:?} deadline {deadline:?} not after handle_timeout({now:?})",
+            self.seed
+        );
     }
 
     fn deliver(&mut self, q: &Queued) {
