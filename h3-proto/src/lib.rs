@@ -1,11 +1,11 @@
 //! `h3-proto`: sans-I/O HTTP/3 (RFC 9114) and QPACK (RFC 9204).
 //!
-//! Not implemented yet, but for QPACK's first pieces ([`qpack`]: the static
-//! table and prefixed integers). It will hold the HTTP/3 connection logic
-//! over a small synchronous `Transport` trait (implemented for
-//! `quic_proto::Connection`), and a QPACK encoder and decoder that are bytes
-//! in, bytes out. Until then HTTP/3 entry points return [`NotImplemented`],
-//! so that nothing can mistake the crate for a working HTTP/3 layer.
+//! What exists: [`qpack`], a complete QPACK encoder and decoder (bytes in,
+//! bytes out) with the QPACK offline interop formats. Not written yet: the
+//! HTTP/3 connection logic over a small synchronous `Transport` trait
+//! (implemented for `quic_proto::Connection`); until then HTTP/3 entry
+//! points return [`NotImplemented`], so that nothing can mistake the crate
+//! for a working HTTP/3 layer.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

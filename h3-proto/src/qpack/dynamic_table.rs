@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use super::Error;
+use super::Cause;
 
 /// What an entry costs beyond its name and value (RFC 9204 §3.2.1).
 pub(crate) const ENTRY_OVERHEAD: u64 = 32;
@@ -47,6 +47,7 @@ impl DynamicTable {
         Self { max_capacity, ..Self::default() }
     }
 
+    #[cfg(test)]
     pub(crate) fn size(&self) -> u64 {
         self.size
     }
@@ -66,13 +67,13 @@ impl DynamicTable {
     }
 
     /// Set Dynamic Table Capacity (RFC 9204 §4.3.1), evicting as needed.
-    pub(crate) fn set_capacity(&mut self, capacity: u64) -> Result<(), Error> {
+    pub(crate) fn set_capacity(&mut self, capacity: u64) -> Result<(), Cause> {
         //= https://www.rfc-editor.org/rfc/rfc9204#section-4.3.1
         //# The decoder MUST treat a new dynamic table capacity
         //# value that exceeds this limit as a connection error of type
         //# QPACK_ENCODER_STREAM_ERROR.
         if capacity > self.max_capacity {
-            return Err(Error::CapacityExceeded);
+            return Err(Cause::CapacityExceeded);
         }
         self.capacity = capacity;
         self.evict_to(capacity);
@@ -88,7 +89,7 @@ impl DynamicTable {
 
     /// Inserts an entry (evicting the oldest to make room); its absolute
     /// index is the insert count before the call.
-    pub(crate) fn insert(&mut self, entry: Entry) -> Result<u64, Error> {
+    pub(crate) fn insert(&mut self, entry: Entry) -> Result<u64, Cause> {
         let size = entry.size();
         //= https://www.rfc-editor.org/rfc/rfc9204#section-3.2.2
         //# It is an
@@ -96,7 +97,7 @@ impl DynamicTable {
         //# table capacity; the decoder MUST treat this as a connection error of type
         //# QPACK_ENCODER_STREAM_ERROR.
         if size > self.capacity {
-            return Err(Error::EntryTooLarge);
+            return Err(Cause::EntryTooLarge);
         }
         // The new entry may copy an entry about to be evicted: the caller
         // made `entry` (owned bytes) before this point, so eviction cannot
@@ -109,26 +110,15 @@ impl DynamicTable {
     }
 
     /// The entry at absolute index `index`, if still present.
-    pub(crate) fn get_absolute(&self, index: u64) -> Result<&Entry, Error> {
-        let at = index.checked_sub(self.dropped()).ok_or(Error::BadDynamicIndex)?;
-        usize::try_from(at).ok().and_then(|i| self.entries.get(i)).ok_or(Error::BadDynamicIndex)
+    pub(crate) fn get_absolute(&self, index: u64) -> Result<&Entry, Cause> {
+        let at = index.checked_sub(self.dropped()).ok_or(Cause::BadDynamicIndex)?;
+        usize::try_from(at).ok().and_then(|i| self.entries.get(i)).ok_or(Cause::BadDynamicIndex)
     }
 
     /// Encoder-stream relative index: 0 is the newest entry.
-    pub(crate) fn get_relative(&self, relative: u64) -> Result<&Entry, Error> {
+    pub(crate) fn get_relative(&self, relative: u64) -> Result<&Entry, Cause> {
         let absolute = self.inserted.checked_sub(1).and_then(|n| n.checked_sub(relative));
-        self.get_absolute(absolute.ok_or(Error::BadDynamicIndex)?)
-    }
-
-    /// Field-line relative index against `base`: 0 is absolute `base - 1`.
-    pub(crate) fn get_base_relative(&self, base: u64, relative: u64) -> Result<&Entry, Error> {
-        let absolute = base.checked_sub(1).and_then(|n| n.checked_sub(relative));
-        self.get_absolute(absolute.ok_or(Error::BadDynamicIndex)?)
-    }
-
-    /// Field-line post-Base index: 0 is absolute `base`.
-    pub(crate) fn get_post_base(&self, base: u64, post: u64) -> Result<&Entry, Error> {
-        self.get_absolute(base.checked_add(post).ok_or(Error::BadDynamicIndex)?)
+        self.get_absolute(absolute.ok_or(Cause::BadDynamicIndex)?)
     }
 }
 
@@ -152,10 +142,8 @@ mod tests {
         assert_eq!(t.insert(e(":path", "/sample/path")), Ok(1));
         assert_eq!(t.size(), 106);
         assert_eq!(t.get_relative(0).unwrap().name, b":path");
-        assert_eq!(t.get_base_relative(2, 1).unwrap().name, b":authority");
-        assert_eq!(t.get_post_base(0, 1).unwrap().name, b":path");
-        assert_eq!(t.get_absolute(2), Err(Error::BadDynamicIndex));
-        assert_eq!(t.get_relative(2), Err(Error::BadDynamicIndex));
+        assert_eq!(t.get_absolute(2), Err(Cause::BadDynamicIndex));
+        assert_eq!(t.get_relative(2), Err(Cause::BadDynamicIndex));
     }
 
     #[test]
@@ -166,7 +154,7 @@ mod tests {
         t.insert(e("b", "2")).unwrap(); // 68
         t.insert(e("c", "3")).unwrap(); // evicts "a"
         assert_eq!((t.dropped(), t.size()), (1, 68));
-        assert_eq!(t.get_absolute(0), Err(Error::BadDynamicIndex));
+        assert_eq!(t.get_absolute(0), Err(Cause::BadDynamicIndex));
         t.set_capacity(40).unwrap();
         assert_eq!((t.dropped(), t.size()), (2, 34));
         t.set_capacity(0).unwrap();
@@ -176,14 +164,14 @@ mod tests {
         //# The decoder MUST treat a new dynamic table capacity
         //# value that exceeds this limit as a connection error of type
         //# QPACK_ENCODER_STREAM_ERROR.
-        assert_eq!(t.set_capacity(101), Err(Error::CapacityExceeded));
+        assert_eq!(t.set_capacity(101), Err(Cause::CapacityExceeded));
         //= https://www.rfc-editor.org/rfc/rfc9204#section-3.2.2
         //= type=test
         //# It is an
         //# error if the encoder attempts to add an entry that is larger than the dynamic
         //# table capacity; the decoder MUST treat this as a connection error of type
         //# QPACK_ENCODER_STREAM_ERROR.
-        assert_eq!(t.insert(e("a", "1")), Err(Error::EntryTooLarge));
+        assert_eq!(t.insert(e("a", "1")), Err(Cause::EntryTooLarge));
     }
 
     proptest! {

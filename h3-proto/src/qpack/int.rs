@@ -1,7 +1,7 @@
 //! QPACK's prefixed integers (RFC 9204 §4.1.1, the format of RFC 7541
 //! §5.1): an N-bit prefix in the first byte, continued in 7-bit groups.
 
-use super::Error;
+use super::Cause;
 
 /// Encodes `value` with an `n`-bit prefix (1..=8) into `out`; `flags` holds
 /// the first byte's bits above the prefix.
@@ -22,11 +22,11 @@ pub(crate) fn encode(value: u64, n: u8, flags: u8, out: &mut Vec<u8>) {
 }
 
 /// Decodes an integer with an `n`-bit prefix from the start of `buf`:
-/// the value and the bytes it took. `Error::Truncated` if `buf` ends
-/// first; `Error::IntegerOverflow` past 62 bits.
-pub(crate) fn decode(buf: &[u8], n: u8) -> Result<(u64, usize), Error> {
+/// the value and the bytes it took. `Cause::Truncated` if `buf` ends
+/// first; `Cause::IntegerOverflow` past 62 bits.
+pub(crate) fn decode(buf: &[u8], n: u8) -> Result<(u64, usize), Cause> {
     debug_assert!((1..=8).contains(&n), "prefix of 1 to 8 bits");
-    let (&first, rest) = buf.split_first().ok_or(Error::Truncated)?;
+    let (&first, rest) = buf.split_first().ok_or(Cause::Truncated)?;
     let max = (1u16 << n) as u64 - 1;
     let mut value = u64::from(first) & max;
     if value < max {
@@ -42,19 +42,19 @@ pub(crate) fn decode(buf: &[u8], n: u8) -> Result<(u64, usize), Error> {
         // peer sending continuation bytes forever must not be followed.
         let add =
             u64::from(b & 0x7f).checked_shl(shift).filter(|a| a >> shift == u64::from(b & 0x7f));
-        value = add.and_then(|a| value.checked_add(a)).ok_or(Error::IntegerOverflow)?;
+        value = add.and_then(|a| value.checked_add(a)).ok_or(Cause::IntegerOverflow)?;
         if value >= 1 << 62 {
-            return Err(Error::IntegerOverflow);
+            return Err(Cause::IntegerOverflow);
         }
         if b & 0x80 == 0 {
             return Ok((value, i + 2));
         }
         shift += 7;
         if shift > 63 {
-            return Err(Error::IntegerOverflow);
+            return Err(Cause::IntegerOverflow);
         }
     }
-    Err(Error::Truncated)
+    Err(Cause::Truncated)
 }
 
 #[cfg(test)]
@@ -94,12 +94,12 @@ mod tests {
         }
         let mut out = Vec::new();
         encode(1 << 62, 7, 0, &mut out);
-        assert_eq!(decode(&out, 7), Err(Error::IntegerOverflow));
+        assert_eq!(decode(&out, 7), Err(Cause::IntegerOverflow));
         // Endless continuation bytes stop early, not at the end of the input.
         let endless = [[0xffu8].as_slice(), &[0xff; 100]].concat();
-        assert_eq!(decode(&endless, 8), Err(Error::IntegerOverflow));
-        assert_eq!(decode(&[0x1f, 0x9a], 5), Err(Error::Truncated));
-        assert_eq!(decode(&[], 5), Err(Error::Truncated));
+        assert_eq!(decode(&endless, 8), Err(Cause::IntegerOverflow));
+        assert_eq!(decode(&[0x1f, 0x9a], 5), Err(Cause::Truncated));
+        assert_eq!(decode(&[], 5), Err(Cause::Truncated));
     }
 
     proptest! {

@@ -1,0 +1,460 @@
+//! The QPACK encoder (RFC 9204 §2.1): chooses representations for field
+//! lines (§4.5), inserts into the dynamic table with encoder instructions
+//! (§4.3) within the peer's SETTINGS_QPACK_MAX_TABLE_CAPACITY and
+//! SETTINGS_QPACK_BLOCKED_STREAMS, and follows the peer decoder's
+//! instructions (§4.4) to know which entries it may reference or evict.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::field::{Field, line_size, write_string};
+use super::static_table::STATIC_TABLE;
+use super::{Cause, Error, int};
+
+/// How an [`Encoder`] uses the dynamic table.
+#[derive(Clone, Debug)]
+pub struct EncoderConfig {
+    max_table_capacity: u64,
+    max_outstanding_sections: usize,
+}
+
+impl Default for EncoderConfig {
+    fn default() -> Self {
+        Self { max_table_capacity: 4096, max_outstanding_sections: 1024 }
+    }
+}
+
+impl EncoderConfig {
+    /// The largest dynamic table this encoder uses, whatever larger
+    /// capacity the peer allows (default 4096 bytes; 0 uses only the
+    /// static table).
+    pub fn max_table_capacity(&mut self, bytes: u64) -> &mut Self {
+        self.max_table_capacity = bytes;
+        self
+    }
+
+    /// How many sections with dynamic references may await the peer's
+    /// acknowledgment before new sections stop referencing the dynamic
+    /// table (default 1024): the encoder's memory stays bounded when a
+    /// peer never acknowledges.
+    pub fn max_outstanding_sections(&mut self, count: usize) -> &mut Self {
+        self.max_outstanding_sections = count;
+        self
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    name: Vec<u8>,
+    value: Vec<u8>,
+    /// Unacknowledged sections referencing the entry.
+    refs: u32,
+}
+
+impl Entry {
+    fn size(&self) -> u64 {
+        line_size(self.name.len(), self.value.len())
+    }
+}
+
+/// A section with dynamic references the decoder has not acknowledged.
+#[derive(Debug)]
+struct Outstanding {
+    required_insert_count: u64,
+    /// Absolute indices referenced, each once.
+    refs: Vec<u64>,
+}
+
+/// A representation chosen for one field line, before the Base is known.
+enum Line<'a> {
+    Static(u64),
+    Dynamic(u64),
+    StaticName(u64, &'a Field),
+    DynamicName(u64, &'a Field),
+    Literal(&'a Field),
+}
+
+/// A QPACK encoder: one per HTTP/3 connection, for the peer's decoder.
+#[derive(Debug)]
+pub struct Encoder {
+    config: EncoderConfig,
+    entries: VecDeque<Entry>,
+    /// Entries ever inserted: the Insert Count.
+    inserted: u64,
+    size: u64,
+    capacity: u64,
+    /// The peer decoder's SETTINGS_QPACK_MAX_TABLE_CAPACITY.
+    peer_max_capacity: u64,
+    /// The peer decoder's SETTINGS_QPACK_BLOCKED_STREAMS.
+    max_blocked_streams: u64,
+    known_received_count: u64,
+    /// Per stream, its unacknowledged sections with dynamic references,
+    /// oldest first.
+    outstanding: BTreeMap<u64, VecDeque<Outstanding>>,
+    outstanding_count: usize,
+    /// Encoder instructions not yet taken by `poll_encoder_stream`.
+    instructions: Vec<u8>,
+    /// Decoder stream bytes that are not yet a whole instruction.
+    pending: Vec<u8>,
+}
+
+impl Encoder {
+    /// An encoder that uses only the static table until
+    /// [`Encoder::apply_settings`] tells it what the peer's decoder allows.
+    pub fn new(config: EncoderConfig) -> Self {
+        Self {
+            config,
+            entries: VecDeque::new(),
+            inserted: 0,
+            size: 0,
+            capacity: 0,
+            peer_max_capacity: 0,
+            max_blocked_streams: 0,
+            known_received_count: 0,
+            outstanding: BTreeMap::new(),
+            outstanding_count: 0,
+            instructions: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// The peer's SETTINGS arrived: SETTINGS_QPACK_MAX_TABLE_CAPACITY and
+    /// SETTINGS_QPACK_BLOCKED_STREAMS. Call once, before the peer can
+    /// have decoded anything this encoder sent with a dynamic table; sets
+    /// the table capacity (the smaller of the two limits) with an encoder
+    /// instruction.
+    pub fn apply_settings(&mut self, max_table_capacity: u64, blocked_streams: u64) {
+        self.peer_max_capacity = max_table_capacity;
+        self.max_blocked_streams = blocked_streams;
+        let capacity = max_table_capacity.min(self.config.max_table_capacity);
+        //= https://www.rfc-editor.org/rfc/rfc9204#section-3.2.3
+        //# When the maximum table capacity is zero, the encoder MUST NOT insert entries
+        //# into the dynamic table and MUST NOT send any encoder instructions on the encoder
+        //# stream.
+        if capacity > 0 && capacity != self.capacity {
+            //= https://www.rfc-editor.org/rfc/rfc9204#section-3.2.3
+            //# The encoder MUST NOT set a dynamic table capacity that exceeds this maximum, but
+            //# it can choose to use a lower dynamic table capacity
+            self.capacity = capacity;
+            int::encode(capacity, 5, 0x20, &mut self.instructions);
+        }
+    }
+
+    /// The dynamic table's capacity in use.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Entries inserted so far.
+    pub fn insert_count(&self) -> u64 {
+        self.inserted
+    }
+
+    /// Appends the encoder instructions written so far to `out`, for the
+    /// encoder stream. Send them before or with the field sections encoded
+    /// since: a section referencing them blocks the peer until they arrive.
+    pub fn poll_encoder_stream(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.instructions);
+    }
+
+    /// Encodes `fields` as the field section for `stream_id` into `out`,
+    /// inserting into the dynamic table (and writing encoder instructions)
+    /// where that pays.
+    pub fn encode(&mut self, stream_id: u64, fields: &[Field], out: &mut Vec<u8>) {
+        // Whether this section may reference entries the decoder has not
+        // acknowledged: it may block the stream.
+        //= https://www.rfc-editor.org/rfc/rfc9204#section-2.1.2
+        //# An encoder MUST limit the number of streams that could become blocked to the
+        //# value of SETTINGS_QPACK_BLOCKED_STREAMS at all times.
+        let may_block = self.stream_may_block(stream_id)
+            || (self.blocked_streams() as u64) < self.max_blocked_streams;
+        let use_dynamic =
+            self.capacity > 0 && self.outstanding_count < self.config.max_outstanding_sections;
+        let mut lines = Vec::with_capacity(fields.len());
+        let mut refs: Vec<u64> = Vec::new();
+        for field in fields {
+            let line = self.choose(field, use_dynamic, may_block, &mut refs);
+            lines.push(line);
+        }
+        let required_insert_count = refs.iter().max().map_or(0, |&m| m + 1);
+        self.write_section(required_insert_count, &lines, out);
+        if required_insert_count > 0 {
+            refs.sort_unstable();
+            refs.dedup();
+            self.outstanding
+                .entry(stream_id)
+                .or_default()
+                .push_back(Outstanding { required_insert_count, refs });
+            self.outstanding_count += 1;
+        }
+    }
+
+    /// Picks the representation of one field line, inserting it first
+    /// when that pays. `refs` collects the section's dynamic references
+    /// (each counted on its entry at once, so later inserts of the same
+    /// section cannot evict it).
+    fn choose<'a>(
+        &mut self,
+        field: &'a Field,
+        use_dynamic: bool,
+        may_block: bool,
+        refs: &mut Vec<u64>,
+    ) -> Line<'a> {
+        let (static_exact, static_name) = find_static(&field.name, &field.value);
+        //= https://www.rfc-editor.org/rfc/rfc9204#section-4.5.4
+        //# When the 'N' bit is set, the encoded field
+        //# line MUST always be encoded with a literal representation.
+        if let Some(index) = static_exact.filter(|_| !field.never_index) {
+            return Line::Static(index);
+        }
+        if !use_dynamic {
+            return static_name.map_or(Line::Literal(field), |i| Line::StaticName(i, field));
+        }
+        let usable = |abs: u64, known: u64| abs < known || may_block;
+        let (dynamic_exact, dynamic_name) = self.find_dynamic(field);
+        if !field.never_index {
+            if let Some(abs) = dynamic_exact.filter(|&abs| usable(abs, self.known_received_count)) {
+                self.reference(abs, refs);
+                return Line::Dynamic(abs);
+            }
+            if dynamic_exact.is_none() && self.insert(field, static_name, dynamic_name) && may_block
+            {
+                let abs = self.inserted - 1;
+                self.reference(abs, refs);
+                return Line::Dynamic(abs);
+            }
+        }
+        if let Some(index) = static_name {
+            return Line::StaticName(index, field);
+        }
+        // The name alone may sit in a (possibly new) dynamic entry.
+        let (_, dynamic_name) = self.find_dynamic(field);
+        if let Some(abs) = dynamic_name.filter(|&abs| usable(abs, self.known_received_count)) {
+            self.reference(abs, refs);
+            return Line::DynamicName(abs, field);
+        }
+        Line::Literal(field)
+    }
+
+    fn reference(&mut self, abs: u64, refs: &mut Vec<u64>) {
+        if !refs.contains(&abs) {
+            refs.push(abs);
+            let dropped = self.dropped();
+            self.entries[(abs - dropped) as usize].refs += 1;
+        }
+    }
+
+    fn dropped(&self) -> u64 {
+        self.inserted - self.entries.len() as u64
+    }
+
+    /// The newest entries matching `field` exactly and by name alone, by
+    /// absolute index.
+    fn find_dynamic(&self, field: &Field) -> (Option<u64>, Option<u64>) {
+        let dropped = self.dropped();
+        let mut name_match = None;
+        for (i, entry) in self.entries.iter().enumerate().rev() {
+            if entry.name == field.name {
+                let abs = dropped + i as u64;
+                if entry.value == field.value {
+                    return (Some(abs), name_match.or(Some(abs)));
+                }
+                name_match = name_match.or(Some(abs));
+            }
+        }
+        (None, name_match)
+    }
+
+    /// Inserts `field` if room can be made by evicting only evictable
+    /// entries; writes the instruction. Whether it was inserted.
+    fn insert(
+        &mut self,
+        field: &Field,
+        static_name: Option<u64>,
+        dynamic_name: Option<u64>,
+    ) -> bool {
+        let size = field.size();
+        if size > self.capacity {
+            return false;
+        }
+        //= https://www.rfc-editor.org/rfc/rfc9204#section-2.1.1
+        //# If the dynamic table does not contain enough room for a new entry without
+        //# evicting other entries, and the entries that would be evicted are not
+        //# evictable, the encoder MUST NOT insert that entry into the dynamic table
+        //# (including duplicates of existing entries).
+        let mut freed = 0;
+        let mut evict = 0;
+        let dropped = self.dropped();
+        while self.size - freed + size > self.capacity {
+            let Some(entry) = self.entries.get(evict) else { return false };
+            let abs = dropped + evict as u64;
+            if entry.refs > 0 || abs >= self.known_received_count {
+                return false;
+            }
+            freed += entry.size();
+            evict += 1;
+        }
+        // The instruction names the entry by what exists before eviction
+        // (the decoder evicts while inserting, after reading the name).
+        if let Some(index) = static_name {
+            int::encode(index, 6, 0xc0, &mut self.instructions);
+        } else if let Some(abs) = dynamic_name.filter(|&abs| abs >= dropped + evict as u64) {
+            int::encode(self.inserted - 1 - abs, 6, 0x80, &mut self.instructions);
+        } else {
+            write_string(&field.name, 5, 0x40, &mut self.instructions);
+        }
+        write_string(&field.value, 7, 0, &mut self.instructions);
+        for _ in 0..evict {
+            self.entries.pop_front();
+        }
+        self.size = self.size - freed + size;
+        self.entries.push_back(Entry {
+            name: field.name.clone(),
+            value: field.value.clone(),
+            refs: 0,
+        });
+        self.inserted += 1;
+        true
+    }
+
+    fn write_section(&self, required_insert_count: u64, lines: &[Line<'_>], out: &mut Vec<u8>) {
+        // Base is the Required Insert Count: every reference is relative
+        // to it, the newest referenced entry is index 0, and the prefix is
+        // as short as it gets.
+        let base = required_insert_count;
+        let encoded = if required_insert_count == 0 {
+            0
+        } else {
+            let max_entries = self.peer_max_capacity / 32;
+            required_insert_count % (2 * max_entries) + 1
+        };
+        int::encode(encoded, 8, 0, out);
+        int::encode(0, 7, 0, out);
+        for line in lines {
+            match *line {
+                Line::Static(index) => int::encode(index, 6, 0xc0, out),
+                Line::Dynamic(abs) => int::encode(base - 1 - abs, 6, 0x80, out),
+                Line::StaticName(index, field) => {
+                    let n = if field.never_index { 0x20 } else { 0 };
+                    int::encode(index, 4, 0x50 | n, out);
+                    write_string(&field.value, 7, 0, out);
+                }
+                Line::DynamicName(abs, field) => {
+                    let n = if field.never_index { 0x20 } else { 0 };
+                    int::encode(base - 1 - abs, 4, 0x40 | n, out);
+                    write_string(&field.value, 7, 0, out);
+                }
+                Line::Literal(field) => {
+                    let n = if field.never_index { 0x10 } else { 0 };
+                    write_string(&field.name, 3, 0x20 | n, out);
+                    write_string(&field.value, 7, 0, out);
+                }
+            }
+        }
+    }
+
+    /// Whether `stream_id` already has a section that may block.
+    fn stream_may_block(&self, stream_id: u64) -> bool {
+        self.outstanding.get(&stream_id).is_some_and(|sections| {
+            sections.iter().any(|s| s.required_insert_count > self.known_received_count)
+        })
+    }
+
+    /// Streams with a section the decoder may not be able to decode yet.
+    pub fn blocked_streams(&self) -> usize {
+        self.outstanding
+            .values()
+            .filter(|sections| {
+                sections.iter().any(|s| s.required_insert_count > self.known_received_count)
+            })
+            .count()
+    }
+
+    /// Applies bytes received on the peer's decoder stream (a partial
+    /// instruction at the end is kept for the next call).
+    pub fn handle_decoder_stream(&mut self, data: &[u8]) -> Result<(), Error> {
+        let mut buf = std::mem::take(&mut self.pending);
+        buf.extend_from_slice(data);
+        let mut at = 0;
+        while at < buf.len() {
+            match self.apply_instruction(&buf[at..]) {
+                Ok(used) => at += used,
+                Err(Cause::Truncated) => break,
+                Err(cause) => return Err(Error::decoder_stream(cause)),
+            }
+        }
+        buf.drain(..at);
+        self.pending = buf;
+        Ok(())
+    }
+
+    fn apply_instruction(&mut self, buf: &[u8]) -> Result<usize, Cause> {
+        let first = buf[0];
+        if first & 0x80 != 0 {
+            // Section Acknowledgment (§4.4.1).
+            let (stream_id, used) = int::decode(buf, 7)?;
+            //= https://www.rfc-editor.org/rfc/rfc9204#section-4.4.1
+            //# If an encoder receives a Section Acknowledgment instruction referring to a
+            //# stream on which every encoded field section with a non-zero Required Insert
+            //# Count has already been acknowledged, this MUST be treated as a connection error
+            //# of type QPACK_DECODER_STREAM_ERROR.
+            let sections =
+                self.outstanding.get_mut(&stream_id).ok_or(Cause::UnexpectedAcknowledgment)?;
+            let section = sections.pop_front().ok_or(Cause::UnexpectedAcknowledgment)?;
+            if sections.is_empty() {
+                self.outstanding.remove(&stream_id);
+            }
+            self.release(&section);
+            self.known_received_count =
+                self.known_received_count.max(section.required_insert_count);
+            Ok(used)
+        } else if first & 0x40 != 0 {
+            // Stream Cancellation (§4.4.2).
+            let (stream_id, used) = int::decode(buf, 6)?;
+            for section in self.outstanding.remove(&stream_id).unwrap_or_default() {
+                self.release(&section);
+            }
+            Ok(used)
+        } else {
+            // Insert Count Increment (§4.4.3).
+            let (increment, used) = int::decode(buf, 6)?;
+            //= https://www.rfc-editor.org/rfc/rfc9204#section-4.4.3
+            //# An encoder that receives an Increment field equal to zero, or one that increases
+            //# the Known Received Count beyond what the encoder has sent, MUST treat this as a
+            //# connection error of type QPACK_DECODER_STREAM_ERROR.
+            let known = self.known_received_count + increment;
+            if increment == 0 || known > self.inserted {
+                return Err(Cause::BadIncrement);
+            }
+            self.known_received_count = known;
+            Ok(used)
+        }
+    }
+
+    fn release(&mut self, section: &Outstanding) {
+        self.outstanding_count -= 1;
+        let dropped = self.dropped();
+        for &abs in &section.refs {
+            // Referenced entries were not evictable, so they are present.
+            let entry = &mut self.entries[(abs - dropped) as usize];
+            entry.refs -= 1;
+        }
+    }
+}
+
+/// The static table entry equal to `name: value`, and the first one with
+/// that name.
+fn find_static(name: &[u8], value: &[u8]) -> (Option<u64>, Option<u64>) {
+    let mut name_match = None;
+    for (i, (n, v)) in STATIC_TABLE.iter().enumerate() {
+        if n.as_bytes() == name {
+            if v.as_bytes() == value {
+                return (Some(i as u64), name_match.or(Some(i as u64)));
+            }
+            name_match = name_match.or(Some(i as u64));
+        }
+    }
+    (None, name_match)
+}
+
+#[cfg(test)]
+mod tests;
