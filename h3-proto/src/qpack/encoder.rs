@@ -64,6 +64,28 @@ struct Outstanding {
     refs: Vec<u64>,
 }
 
+/// Inserts the peer has not acknowledged beyond which lines a section
+/// cannot reference yet are not inserted.
+const MAX_UNACKNOWLEDGED_INSERTS: u64 = 32;
+
+/// FNV-1a over a line's name and value, for the history of recent lines.
+fn line_hash(field: &Field) -> u64 {
+    fnv1a(field.name.iter().chain(&[0xff]).chain(&field.value))
+}
+
+/// FNV-1a over a name alone.
+fn name_hash(name: &[u8]) -> u64 {
+    fnv1a(name.iter())
+}
+
+fn fnv1a<'a>(bytes: impl Iterator<Item = &'a u8>) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for &b in bytes {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
 /// A representation chosen for one field line, before the Base is known.
 enum Line<'a> {
     Static(u64),
@@ -95,6 +117,12 @@ pub struct Encoder {
     instructions: Vec<u8>,
     /// Decoder stream bytes that are not yet a whole instruction.
     pending: Vec<u8>,
+    /// Hashes of recent lines that were not static-table matches, and of
+    /// their names.
+    history: VecDeque<(u64, u64)>,
+    /// Whether Set Dynamic Table Capacity has gone out.
+    capacity_sent: bool,
+    settings_applied: bool,
 }
 
 impl Encoder {
@@ -114,29 +142,35 @@ impl Encoder {
             outstanding_count: 0,
             instructions: Vec::new(),
             pending: Vec::new(),
+            history: VecDeque::new(),
+            capacity_sent: false,
+            settings_applied: false,
         }
     }
 
     /// The peer's SETTINGS arrived: SETTINGS_QPACK_MAX_TABLE_CAPACITY and
-    /// SETTINGS_QPACK_BLOCKED_STREAMS. Call once, before the peer can
-    /// have decoded anything this encoder sent with a dynamic table; sets
-    /// the table capacity (the smaller of the two limits) with an encoder
-    /// instruction.
+    /// SETTINGS_QPACK_BLOCKED_STREAMS. Call once; later calls are ignored
+    /// (HTTP/3 SETTINGS come once). The table's capacity becomes the
+    /// smaller of the peer's limit and [`EncoderConfig::max_table_capacity`].
     pub fn apply_settings(&mut self, max_table_capacity: u64, blocked_streams: u64) {
+        if self.settings_applied {
+            return;
+        }
+        self.settings_applied = true;
         self.peer_max_capacity = max_table_capacity;
         self.max_blocked_streams = blocked_streams;
-        let capacity = max_table_capacity.min(self.config.max_table_capacity);
+        //= https://www.rfc-editor.org/rfc/rfc9204#section-3.2.3
+        //# The encoder MUST NOT set a dynamic table capacity that exceeds this maximum, but
+        //# it can choose to use a lower dynamic table capacity
+        //
+        // The decoder hears of the capacity with the first insert (Set
+        // Dynamic Table Capacity goes out then): a connection that never
+        // inserts never spends the instruction.
         //= https://www.rfc-editor.org/rfc/rfc9204#section-3.2.3
         //# When the maximum table capacity is zero, the encoder MUST NOT insert entries
         //# into the dynamic table and MUST NOT send any encoder instructions on the encoder
         //# stream.
-        if capacity > 0 && capacity != self.capacity {
-            //= https://www.rfc-editor.org/rfc/rfc9204#section-3.2.3
-            //# The encoder MUST NOT set a dynamic table capacity that exceeds this maximum, but
-            //# it can choose to use a lower dynamic table capacity
-            self.capacity = capacity;
-            int::encode(capacity, 5, 0x20, &mut self.instructions);
-        }
+        self.capacity = max_table_capacity.min(self.config.max_table_capacity);
     }
 
     /// The dynamic table's capacity in use.
@@ -209,30 +243,106 @@ impl Encoder {
         if !use_dynamic {
             return static_name.map_or(Line::Literal(field), |i| Line::StaticName(i, field));
         }
-        let usable = |abs: u64, known: u64| abs < known || may_block;
-        let (dynamic_exact, dynamic_name) = self.find_dynamic(field);
+        let known = self.known_received_count;
+        let usable = |abs: u64| abs < known || may_block;
         if !field.never_index {
-            if let Some(abs) = dynamic_exact.filter(|&abs| usable(abs, self.known_received_count)) {
-                self.reference(abs, refs);
-                return Line::Dynamic(abs);
-            }
-            if dynamic_exact.is_none() && self.insert(field, static_name, dynamic_name) && may_block
-            {
-                let abs = self.inserted - 1;
-                self.reference(abs, refs);
-                return Line::Dynamic(abs);
+            let (seen, seen_name) = self.remember(field);
+            let (exact, _) = self.find_dynamic(field);
+            match exact {
+                Some(abs) if abs < self.draining_index() => {
+                    // About to be evicted: a Duplicate (a byte or two)
+                    // keeps the line in the table, and references go to
+                    // the copy so that the original can drain.
+                    if self.duplicate(abs) && may_block {
+                        let copy = self.inserted - 1;
+                        self.reference(copy, refs);
+                        return Line::Dynamic(copy);
+                    }
+                    // (The copy may have evicted the original.)
+                    if usable(abs) && abs >= self.dropped() {
+                        self.reference(abs, refs);
+                        return Line::Dynamic(abs);
+                    }
+                }
+                Some(abs) if usable(abs) => {
+                    self.reference(abs, refs);
+                    return Line::Dynamic(abs);
+                }
+                Some(_) => {}
+                None => {
+                    let (_, dynamic_name) = self.find_dynamic(field);
+                    if self.worth_inserting(seen, may_block) {
+                        if self.insert(field, static_name, dynamic_name) && may_block {
+                            let abs = self.inserted - 1;
+                            self.reference(abs, refs);
+                            return Line::Dynamic(abs);
+                        }
+                    } else if static_name.is_none()
+                        && dynamic_name.is_none()
+                        && self.worth_inserting(seen_name, may_block)
+                    {
+                        // A name that recurs with new values: the name
+                        // alone goes in, for the literals below to name.
+                        self.insert(&Field::new(field.name.clone(), Vec::new()), None, None);
+                    }
+                }
             }
         }
         if let Some(index) = static_name {
             return Line::StaticName(index, field);
         }
-        // The name alone may sit in a (possibly new) dynamic entry.
         let (_, dynamic_name) = self.find_dynamic(field);
-        if let Some(abs) = dynamic_name.filter(|&abs| usable(abs, self.known_received_count)) {
+        if let Some(abs) = dynamic_name.filter(|&abs| usable(abs) && abs >= self.dropped()) {
             self.reference(abs, refs);
             return Line::DynamicName(abs, field);
         }
         Line::Literal(field)
+    }
+
+    /// Notes `field` in the history of recent lines: whether the line,
+    /// and whether its name, were there.
+    fn remember(&mut self, field: &Field) -> (bool, bool) {
+        let (line, name) = (line_hash(field), name_hash(&field.name));
+        let seen = self.history.iter().any(|&(l, _)| l == line);
+        let seen_name = seen || self.history.iter().any(|&(_, n)| n == name);
+        if self.history.len() >= self.history_len() {
+            self.history.pop_front();
+        }
+        self.history.push_back((line, name));
+        (seen, seen_name)
+    }
+
+    /// Lines remembered: about twice what the table holds.
+    fn history_len(&self) -> usize {
+        (self.capacity / 16).clamp(16, 1024) as usize
+    }
+
+    /// Whether inserting a line (or a name) not in the table pays: only
+    /// if it was `seen` recently, as what recurs is likely to recur again;
+    /// a one-off line would cost its bytes twice (inserted, and sent or
+    /// referenced) and push out lines that do recur. Inserts the peer has
+    /// not acknowledged are capped when this section cannot use them: a
+    /// peer that acknowledges nothing does not make every line cost twice.
+    fn worth_inserting(&self, seen: bool, may_block: bool) -> bool {
+        seen && (may_block
+            || self.inserted - self.known_received_count < MAX_UNACKNOWLEDGED_INSERTS)
+    }
+
+    /// The smallest absolute index the encoder still references: entries
+    /// below it sit in the oldest quarter of the capacity, next to be
+    /// evicted (RFC 9204 §2.1.1.1's draining index).
+    fn draining_index(&self) -> u64 {
+        let drain = (self.size + self.capacity / 4).saturating_sub(self.capacity);
+        let mut freed = 0;
+        let mut index = self.dropped();
+        for entry in &self.entries {
+            if freed >= drain {
+                break;
+            }
+            freed += entry.size();
+            index += 1;
+        }
+        index
     }
 
     fn reference(&mut self, abs: u64, refs: &mut Vec<u64>) {
@@ -264,17 +374,11 @@ impl Encoder {
         (None, name_match)
     }
 
-    /// Inserts `field` if room can be made by evicting only evictable
-    /// entries; writes the instruction. Whether it was inserted.
-    fn insert(
-        &mut self,
-        field: &Field,
-        static_name: Option<u64>,
-        dynamic_name: Option<u64>,
-    ) -> bool {
-        let size = field.size();
+    /// How many of the oldest entries must go to fit `size` more bytes, or
+    /// `None` if one of them is not evictable.
+    fn room_for(&self, size: u64) -> Option<usize> {
         if size > self.capacity {
-            return false;
+            return None;
         }
         //= https://www.rfc-editor.org/rfc/rfc9204#section-2.1.1
         //# If the dynamic table does not contain enough room for a new entry without
@@ -285,34 +389,73 @@ impl Encoder {
         let mut evict = 0;
         let dropped = self.dropped();
         while self.size - freed + size > self.capacity {
-            let Some(entry) = self.entries.get(evict) else { return false };
+            let entry = self.entries.get(evict)?;
             let abs = dropped + evict as u64;
             if entry.refs > 0 || abs >= self.known_received_count {
-                return false;
+                return None;
             }
             freed += entry.size();
             evict += 1;
         }
+        Some(evict)
+    }
+
+    /// Sends Set Dynamic Table Capacity (§4.3.1) before the first insert.
+    fn announce_capacity(&mut self) {
+        if !self.capacity_sent {
+            self.capacity_sent = true;
+            int::encode(self.capacity, 5, 0x20, &mut self.instructions);
+        }
+    }
+
+    /// Evicts `evict` entries and appends `entry`.
+    fn push_entry(&mut self, evict: usize, entry: Entry) {
+        for _ in 0..evict {
+            let old = self.entries.pop_front().expect("room_for counted present entries");
+            self.size -= old.size();
+        }
+        self.size += entry.size();
+        self.entries.push_back(entry);
+        self.inserted += 1;
+    }
+
+    /// Inserts `field` if room can be made by evicting only evictable
+    /// entries; writes the instruction. Whether it was inserted.
+    fn insert(
+        &mut self,
+        field: &Field,
+        static_name: Option<u64>,
+        dynamic_name: Option<u64>,
+    ) -> bool {
+        let Some(evict) = self.room_for(field.size()) else { return false };
+        self.announce_capacity();
         // The instruction names the entry by what exists before eviction
         // (the decoder evicts while inserting, after reading the name).
+        let dropped = self.dropped();
         if let Some(index) = static_name {
             int::encode(index, 6, 0xc0, &mut self.instructions);
-        } else if let Some(abs) = dynamic_name.filter(|&abs| abs >= dropped + evict as u64) {
+        } else if let Some(abs) = dynamic_name.filter(|&abs| abs >= dropped) {
             int::encode(self.inserted - 1 - abs, 6, 0x80, &mut self.instructions);
         } else {
             write_string(&field.name, 5, 0x40, &mut self.instructions);
         }
         write_string(&field.value, 7, 0, &mut self.instructions);
-        for _ in 0..evict {
-            self.entries.pop_front();
-        }
-        self.size = self.size - freed + size;
-        self.entries.push_back(Entry {
-            name: field.name.clone(),
-            value: field.value.clone(),
-            refs: 0,
-        });
-        self.inserted += 1;
+        let entry = Entry { name: field.name.clone(), value: field.value.clone(), refs: 0 };
+        self.push_entry(evict, entry);
+        true
+    }
+
+    /// Duplicates the entry at `abs` (§4.3.4) if room can be made.
+    fn duplicate(&mut self, abs: u64) -> bool {
+        let dropped = self.dropped();
+        let original = &self.entries[(abs - dropped) as usize];
+        // The decoder copies the entry before evicting for the copy; so
+        // may this encoder, even if the original is among the evicted.
+        let entry = Entry { name: original.name.clone(), value: original.value.clone(), refs: 0 };
+        let Some(evict) = self.room_for(entry.size()) else { return false };
+        self.announce_capacity();
+        int::encode(self.inserted - 1 - abs, 5, 0x00, &mut self.instructions);
+        self.push_entry(evict, entry);
         true
     }
 

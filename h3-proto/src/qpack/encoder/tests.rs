@@ -24,15 +24,24 @@ fn repeated_fields_shrink_to_a_byte_each() {
     e.apply_settings(4096, 16);
     let fields =
         vec![f(":method", "GET"), f(":authority", "example.com"), f("x-custom", "some value")];
+    // First seen: sent as literals, nothing inserted.
     let mut first = Vec::new();
     e.encode(0, &fields, &mut first);
-    sync(&mut e, &mut d);
+    assert_eq!(e.insert_count(), 0, "a line seen once may never recur");
     assert_eq!(d.decode_section(0, &first).unwrap(), Decoded::Fields(fields.clone()));
-    sync(&mut e, &mut d);
+    // Seen again: inserted and referenced.
     let mut second = Vec::new();
     e.encode(4, &fields, &mut second);
-    assert_eq!(second.len(), 2 + 3, "prefix and one byte a line");
-    assert_eq!(d.decode_section(4, &second).unwrap(), Decoded::Fields(fields));
+    assert_eq!(e.insert_count(), 2, ":method GET is in the static table");
+    assert_eq!(d.decode_section(4, &second).unwrap(), Decoded::Blocked);
+    sync(&mut e, &mut d);
+    assert_eq!(d.poll_unblocked(), Some((4, Ok(fields.clone()))));
+    sync(&mut e, &mut d);
+    // From then on, a byte a line.
+    let mut third = Vec::new();
+    e.encode(8, &fields, &mut third);
+    assert_eq!(third.len(), 2 + 3, "prefix and one byte a line");
+    assert_eq!(d.decode_section(8, &third).unwrap(), Decoded::Fields(fields));
 }
 
 #[test]
@@ -80,7 +89,8 @@ fn unacknowledged_entries_are_never_evicted() {
     let mut d = Decoder::new(100, 100, u64::MAX);
     for i in 0..10 {
         let mut out = Vec::new();
-        let fields = vec![f("x-key", &format!("value{i}"))];
+        // Twice, so that it is worth inserting.
+        let fields = vec![f("x-key", &format!("value{i}")), f("x-key", &format!("value{i}"))];
         e.encode(i * 4, &fields, &mut out);
         let mut buf = Vec::new();
         e.poll_encoder_stream(&mut buf);
@@ -119,7 +129,8 @@ fn bad_decoder_instructions_are_decoder_stream_errors() {
     //# connection error of type QPACK_DECODER_STREAM_ERROR.
     assert_eq!(e.handle_decoder_stream(&[0x00]).unwrap_err().cause, Cause::BadIncrement);
     let mut out = Vec::new();
-    e.encode(0, &[f("x-a", "b")], &mut out);
+    e.encode(0, &[f("x-a", "b"), f("x-a", "b")], &mut out);
+    assert_eq!(e.insert_count(), 1);
     assert_eq!(e.handle_decoder_stream(&[0x02]).unwrap_err().cause, Cause::BadIncrement);
     e.handle_decoder_stream(&[0x01]).unwrap();
     // A partial instruction waits for its end.
@@ -132,14 +143,20 @@ fn a_stream_cancellation_releases_references() {
     let mut e = Encoder::new(EncoderConfig::default());
     e.apply_settings(100, 100);
     let mut out = Vec::new();
-    e.encode(0, &[f("x-key", "value0")], &mut out);
-    e.encode(4, &[f("x-key", "value1")], &mut out);
+    e.encode(0, &[f("x-key", "value0"), f("x-key", "value0")], &mut out);
+    e.encode(4, &[f("x-key", "value1"), f("x-key", "value1")], &mut out);
     e.handle_decoder_stream(&[0x02]).unwrap(); // both inserts received
     assert_eq!(e.insert_count(), 2);
-    e.encode(8, &[f("x-key", "value2")], &mut out);
-    assert_eq!(e.insert_count(), 2, "entry 0 is still referenced by stream 0");
+    // Seen twice, a line is worth inserting, but the table is full of
+    // referenced entries.
+    e.encode(8, &[f("x-key", "value2"), f("x-key", "value2")], &mut out);
+    assert_eq!(e.insert_count(), 2, "entry 0 is still referenced by streams 0 and 4");
+    // (Stream 4 named entry 0's name for its first, literal, line.)
     e.handle_decoder_stream(&[0x40]).unwrap(); // Stream Cancellation, stream 0
-    e.encode(12, &[f("x-key", "value3")], &mut out);
+    e.encode(12, &[f("x-key", "value2")], &mut out);
+    assert_eq!(e.insert_count(), 2, "entry 0 is still referenced by stream 4");
+    e.handle_decoder_stream(&[0x44]).unwrap(); // Stream Cancellation, stream 4
+    e.encode(16, &[f("x-key", "value2")], &mut out);
     assert_eq!(e.insert_count(), 3);
 }
 
