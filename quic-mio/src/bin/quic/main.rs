@@ -22,6 +22,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod client;
 mod demo;
 mod perf;
+mod qpack;
 mod scratch;
 mod server;
 mod tls;
@@ -69,6 +70,8 @@ enum Command {
     Demo(DemoArgs),
     /// Measure loopback transfers with GSO/GRO on and off: MB/s, CPU per GiB.
     Perf(PerfArgs),
+    /// QPACK offline interop: decode encoded files to QIF, encode QIF files.
+    Qpack(qpack::QpackArgs),
 }
 
 #[derive(Args, Debug)]
@@ -249,6 +252,7 @@ fn main() -> ExitCode {
             .map(|summary| println!("{summary}")),
         Command::Demo(args) => demo::run(&args),
         Command::Perf(args) => perf::run(&args),
+        Command::Qpack(args) => qpack::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
