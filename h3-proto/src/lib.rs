@@ -10,7 +10,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod error;
+pub mod frame;
+mod grease;
 pub mod qpack;
+pub mod settings;
+pub mod stream_type;
 
 /// The error every HTTP/3 entry point returns until the layer exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
