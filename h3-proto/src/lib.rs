@@ -1,7 +1,9 @@
 //! `h3-proto`: sans-I/O HTTP/3 (RFC 9114) and QPACK (RFC 9204).
 //!
 //! What exists: [`qpack`], a complete QPACK encoder and decoder (bytes in,
-//! bytes out) with the QPACK offline interop formats. Not written yet: the
+//! bytes out) with the QPACK offline interop formats; the HTTP/3 wire
+//! layer: [`frame`]s, [`settings`], unidirectional [`stream_type`]s and
+//! [`error`] codes (RFC 9114 §6.2, §7, §8). Not written yet: the
 //! HTTP/3 connection logic over a small synchronous `Transport` trait
 //! (implemented for `quic_proto::Connection`); until then HTTP/3 entry
 //! points return [`NotImplemented`], so that nothing can mistake the crate
@@ -10,7 +12,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod error;
+pub mod frame;
+mod grease;
 pub mod qpack;
+pub mod settings;
+pub mod stream_type;
 
 /// The error every HTTP/3 entry point returns until the layer exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
