@@ -3,9 +3,9 @@
 //! What exists: [`qpack`], a complete QPACK encoder and decoder (bytes in,
 //! bytes out) with the QPACK offline interop formats; the HTTP/3 wire
 //! layer: [`frame`]s, [`settings`], unidirectional [`stream_type`]s and
-//! [`error`] codes (RFC 9114 §6.2, §7, §8). Not written yet: the
-//! HTTP/3 connection logic over a small synchronous `Transport` trait
-//! (implemented for `quic_proto::Connection`); until then HTTP/3 entry
+//! [`error`] codes (RFC 9114 §6.2, §7, §8); the [`transport::Transport`]
+//! trait HTTP/3 will run on, implemented for `quic_proto::Connection` and
+//! in memory. Not written yet: the HTTP/3 connection logic; until then HTTP/3 entry
 //! points return [`NotImplemented`], so that nothing can mistake the crate
 //! for a working HTTP/3 layer.
 
@@ -18,6 +18,7 @@ mod grease;
 pub mod qpack;
 pub mod settings;
 pub mod stream_type;
+pub mod transport;
 
 /// The error every HTTP/3 entry point returns until the layer exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
