@@ -182,7 +182,9 @@ impl Decoder {
     /// Decodes the encoded field section of a HEADERS (or PUSH_PROMISE)
     /// frame on `stream_id`. A section that needs entries not received yet
     /// is kept (its bytes count against the stream's flow control until
-    /// then, RFC 9204 §2.2.1) and comes back from `poll_unblocked`.
+    /// then, RFC 9204 §2.2.1) and comes back from `poll_unblocked`. Hand
+    /// over a stream's next section only once its previous one is decoded:
+    /// each blocked section counts as a blocked stream.
     ///
     /// An error with [`Error::is_stream_error`] concerns this stream alone
     /// (the decoder has queued a Stream Cancellation for it); any other
@@ -191,9 +193,11 @@ impl Decoder {
         let (required_insert_count, base, at) =
             self.read_prefix(section).map_err(Error::decompression)?;
         if required_insert_count > self.table.insert_count() {
-            if !self.blocked.iter().any(|b| b.stream_id == stream_id)
-                && self.blocked.len() as u64 >= self.max_blocked_streams
-            {
+            // Sections are counted, not streams: the HTTP/3 layer reads no
+            // further on a stream whose section is blocked, so each blocked
+            // stream holds one section, and the held bytes stay bounded by
+            // the limit times the largest section it accepts.
+            if self.blocked.len() as u64 >= self.max_blocked_streams {
                 //= https://www.rfc-editor.org/rfc/rfc9204#section-2.1.2
                 //# If a decoder encounters
                 //# more blocked streams than it promised to support, it MUST treat this as a

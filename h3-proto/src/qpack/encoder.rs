@@ -245,9 +245,9 @@ impl Encoder {
         }
         let known = self.known_received_count;
         let usable = |abs: u64| abs < known || may_block;
+        let (exact, mut dynamic_name) = self.find_dynamic(field);
         if !field.never_index {
             let (seen, seen_name) = self.remember(field);
-            let (exact, _) = self.find_dynamic(field);
             match exact {
                 Some(abs) if abs < self.draining_index() => {
                     // About to be evicted: a Duplicate (a byte or two)
@@ -270,7 +270,6 @@ impl Encoder {
                 }
                 Some(_) => {}
                 None => {
-                    let (_, dynamic_name) = self.find_dynamic(field);
                     if self.worth_inserting(seen, may_block) {
                         if self.insert(field, static_name, dynamic_name) && may_block {
                             let abs = self.inserted - 1;
@@ -283,7 +282,9 @@ impl Encoder {
                     {
                         // A name that recurs with new values: the name
                         // alone goes in, for the literals below to name.
-                        self.insert(&Field::new(field.name.clone(), Vec::new()), None, None);
+                        if self.insert(&Field::new(field.name.clone(), Vec::new()), None, None) {
+                            dynamic_name = Some(self.inserted - 1);
+                        }
                     }
                 }
             }
@@ -291,7 +292,9 @@ impl Encoder {
         if let Some(index) = static_name {
             return Line::StaticName(index, field);
         }
-        let (_, dynamic_name) = self.find_dynamic(field);
+        // The table may have changed above (an insert that this section
+        // cannot reference, an eviction): the name's entry must still be
+        // present.
         if let Some(abs) = dynamic_name.filter(|&abs| usable(abs) && abs >= self.dropped()) {
             self.reference(abs, refs);
             return Line::DynamicName(abs, field);
@@ -467,7 +470,9 @@ impl Encoder {
         let encoded = if required_insert_count == 0 {
             0
         } else {
-            let max_entries = self.peer_max_capacity / 32;
+            // A reference implies an entry, which implies a capacity of at
+            // least 32: `max_entries` is not zero here.
+            let max_entries = (self.peer_max_capacity / 32).max(1);
             required_insert_count % (2 * max_entries) + 1
         };
         int::encode(encoded, 8, 0, out);

@@ -81,6 +81,12 @@ impl MemoryTransport {
         self.shared.borrow().closed.clone()
     }
 
+    /// The side that sends on `id`: either end on a bidirectional stream
+    /// (here, the peer), the initiator on a unidirectional one.
+    fn sender_to_me(&self, id: StreamId) -> Side {
+        if id.dir() == Dir::Bi { other(self.side) } else { id.initiator() }
+    }
+
     /// Whether `id` may carry data from this end.
     fn may_send(&self, id: StreamId) -> bool {
         id.dir() == Dir::Bi || id.initiator() == self.side
@@ -98,6 +104,13 @@ impl MemoryTransport {
                 }
             }
         })
+    }
+}
+
+impl Shared {
+    /// The flow `sender` writes on `id`.
+    fn flow(&mut self, sender: Side, id: StreamId) -> &mut Flow {
+        self.flows.entry((side_index(sender) as u8, id.to_varint().into_inner())).or_default()
     }
 }
 
@@ -131,10 +144,7 @@ impl Transport for MemoryTransport {
             return Err(WriteError::ClosedStream);
         }
         let mut shared = self.shared.borrow_mut();
-        let flow = shared
-            .flows
-            .entry((side_index(self.side) as u8, id.to_varint().into_inner()))
-            .or_default();
+        let flow = shared.flow(self.side, id);
         if let Some(code) = flow.stopped {
             return Err(WriteError::Stopped(code));
         }
@@ -148,10 +158,7 @@ impl Transport for MemoryTransport {
     fn finish(&mut self, id: StreamId) -> Result<(), WriteError> {
         self.write(id, &[])?;
         let mut shared = self.shared.borrow_mut();
-        let flow = shared
-            .flows
-            .entry((side_index(self.side) as u8, id.to_varint().into_inner()))
-            .or_default();
+        let flow = shared.flow(self.side, id);
         flow.finished = true;
         Ok(())
     }
@@ -161,10 +168,7 @@ impl Transport for MemoryTransport {
             return Err(WriteError::ClosedStream);
         }
         let mut shared = self.shared.borrow_mut();
-        let flow = shared
-            .flows
-            .entry((side_index(self.side) as u8, id.to_varint().into_inner()))
-            .or_default();
+        let flow = shared.flow(self.side, id);
         if flow.finished || flow.reset.is_some() {
             return Err(WriteError::ClosedStream);
         }
@@ -177,15 +181,12 @@ impl Transport for MemoryTransport {
         if let Some(e) = self.lost() {
             return Err(ReadError::ConnectionLost(e));
         }
-        let sender = if id.dir() == Dir::Bi { other(self.side) } else { id.initiator() };
+        let sender = self.sender_to_me(id);
         if sender == self.side {
             return Err(ReadError::ClosedStream);
         }
         let mut shared = self.shared.borrow_mut();
-        let flow = shared
-            .flows
-            .entry((side_index(sender) as u8, id.to_varint().into_inner()))
-            .or_default();
+        let flow = shared.flow(sender, id);
         if flow.done {
             return Err(ReadError::ClosedStream);
         }
@@ -208,15 +209,12 @@ impl Transport for MemoryTransport {
     }
 
     fn stop(&mut self, id: StreamId, code: VarInt) -> Result<(), ReadError> {
-        let sender = if id.dir() == Dir::Bi { other(self.side) } else { id.initiator() };
+        let sender = self.sender_to_me(id);
         if sender == self.side {
             return Err(ReadError::ClosedStream);
         }
         let mut shared = self.shared.borrow_mut();
-        let flow = shared
-            .flows
-            .entry((side_index(sender) as u8, id.to_varint().into_inner()))
-            .or_default();
+        let flow = shared.flow(sender, id);
         flow.stopped = Some(code);
         flow.data.clear();
         flow.done = true;
