@@ -15,6 +15,8 @@
 pub mod error;
 pub mod frame;
 mod grease;
+pub mod message;
+pub mod priority;
 pub mod qpack;
 pub mod settings;
 pub mod stream_type;
