@@ -6,6 +6,10 @@
 #   4. gtlsserver + gtlsclient (ngtcp2, h3): 1K.bin and 1M.bin, SHA-256 checked
 #   5. hq_client.py (ALPN hq-interop) against gtlsserver (h3 only): refused with
 #      CONNECTION_CLOSE 0x178 (TLS alert 120, no_application_protocol)
+#   6. h3_client.py against the same gtlsserver: 1K.bin and 1M.bin, both QPACK
+#      encoders used the dynamic table
+#   7. h3_server.py + h3_client.py, then gtlsclient against the same h3_server.py:
+#      1K.bin and 1M.bin each, both QPACK encoders used the dynamic table
 # Ends with "N passed, N failed"; exit status 1 if anything failed.
 # Logs are kept in a temporary folder when a check fails (its path is printed).
 set -euo pipefail
@@ -82,6 +86,18 @@ same_files() {
 hq_client() {
   timeout -k 2 40 "$QUIC_TEST_PEERS_PYTHON" "$here/hq_client.py" --ca "$QUIC_TEST_PEERS_CA" --timeout 30 "$@"
 }
+h3_client() {
+  timeout -k 2 40 "$QUIC_TEST_PEERS_PYTHON" "$here/h3_client.py" --ca "$QUIC_TEST_PEERS_CA" --timeout 30 "$@"
+}
+
+# dynamic_both_ways TEXT: TEXT has a qpack line where both encoders referenced the
+# dynamic table (sent_dynamic and received_dynamic above 0).
+dynamic_both_ways() {
+  local line
+  line=$(grep -o 'qpack: local_capacity=.*' <<<"$1" | tail -n 1)
+  echo "      $line"
+  [[ $line == *" sent_dynamic="[1-9]* ]] && [[ $line == *" received_dynamic="[1-9]* ]]
+}
 
 # --- 2. aioquic pair -----------------------------------------------------------
 port=$(free_port)
@@ -134,6 +150,42 @@ if [ "$rc" -eq 1 ] && [[ $out == *"error 0x178 (CRYPTO_ERROR, TLS alert 120 no_a
   pass "hq_client.py -> gtlsserver: refused with 0x178 no_application_protocol"
 else
   fail "hq_client.py -> gtlsserver: expected exit 1 and error 0x178 (client log: $work/alpn.log)"
+fi
+
+# --- 6. h3_client.py against the same gtlsserver ----------------------------------
+if out=$(h3_client "https://127.0.0.1:$port/1K.bin" "https://127.0.0.1:$port/1M.bin" --output-dir "$work/h3ng" 2>"$work/h3ng.log") &&
+  dynamic_both_ways "$out" && same_files "$work/h3ng" 1K.bin 1M.bin; then
+  pass "gtlsserver <- h3_client.py: 1K.bin + 1M.bin, QPACK dynamic table used both ways"
+else
+  fail "gtlsserver <- h3_client.py (client log: $work/h3ng.log; stdout: ${out:-})"
+fi
+stop_server
+
+# --- 7. h3_server.py <- h3_client.py, then <- gtlsclient -----------------------------
+port=$(free_port)
+start_server h3 "$QUIC_TEST_PEERS_PYTHON" "$here/h3_server.py" --port "$port" --lifetime 55 \
+  --cert "$QUIC_TEST_PEERS_CERT" --key "$QUIC_TEST_PEERS_KEY" --root "$QUIC_TEST_PEERS_WWW"
+if wait_bound "$port" &&
+  out=$(h3_client "https://127.0.0.1:$port/1K.bin" "https://127.0.0.1:$port/1M.bin" --output-dir "$work/h3" 2>"$work/h3c.log") &&
+  dynamic_both_ways "$out" && same_files "$work/h3" 1K.bin 1M.bin; then
+  pass "h3_server.py <- h3_client.py: 1K.bin + 1M.bin, QPACK dynamic table used both ways"
+else
+  fail "h3_server.py <- h3_client.py (server log: $work/h3.log; client log: $work/h3c.log)"
+fi
+mkdir -p "$work/h3ngc"
+if timeout -k 2 30 "$QUIC_TEST_PEERS_GTLSCLIENT" -q --exit-on-all-streams-close --download="$work/h3ngc" \
+  127.0.0.1 "$port" "https://localhost:$port/1K.bin" "https://localhost:$port/1M.bin" &&
+  same_files "$work/h3ngc" 1K.bin 1M.bin; then
+  # h3_server.py logs a connection's qpack line when it ends (after the
+  # closing period) or when the server stops: stop it to have the line.
+  stop_server
+  if dynamic_both_ways "$(grep -F 'connection #2 qpack:' "$work/h3.log")"; then
+    pass "h3_server.py <- gtlsclient: 1K.bin + 1M.bin, QPACK dynamic table used both ways"
+  else
+    fail "h3_server.py <- gtlsclient: no qpack line with the table used both ways (server log: $work/h3.log)"
+  fi
+else
+  fail "h3_server.py <- gtlsclient (server log: $work/h3.log)"
 fi
 stop_server
 

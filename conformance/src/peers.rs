@@ -2,8 +2,13 @@
 //!
 //! The peers are installed by `conformance/peers/install.sh` (see the README
 //! beside it): our own aioquic programs `hq_server.py` / `hq_client.py`
-//! (ALPN `hq-interop`, the interop runner's HTTP/0.9 style) and ngtcp2's
-//! `gtlsserver` / `gtlsclient` (Debian 12, HTTP/3 only).
+//! (ALPN `hq-interop`, the interop runner's HTTP/0.9 style) and
+//! `h3_server.py` / `h3_client.py` (ALPN `h3`, aioquic's `H3Connection`),
+//! and ngtcp2's `gtlsserver` / `gtlsclient` (Debian 12, HTTP/3 only). Every
+//! HTTP/3 peer has the QPACK dynamic table on (RFC 9204): the aioquic
+//! scripts announce 4096 bytes and 16 blocked streams unless told
+//! otherwise ([`QpackSettings`]), and report what each side used
+//! ([`QpackStats`]); ngtcp2's examples hard-code 4096 bytes and 100.
 //!
 //! [`PeerEnv::load`] runs `peers-env.sh` and fails, naming each missing piece
 //! and the install command, when the peers are not installed; tests should
@@ -369,8 +374,68 @@ fn run_bounded(
 pub enum ServerKind {
     /// Our aioquic `hq_server.py`: ALPN `hq-interop` only, QUIC v1 and v2.
     AioquicHq,
-    /// ngtcp2's `gtlsserver`: ALPN `h3` only, QUIC v1 (and v2 draft).
+    /// Our aioquic `h3_server.py`: ALPN `h3` only, QUIC v1 and v2. GET and
+    /// HEAD of the files in the root (200 with content-length), 404 for a
+    /// missing file, 405 for other methods. Its log has a [`QpackStats`]
+    /// line per connection (at the latest when it is stopped).
+    AioquicH3,
+    /// ngtcp2's `gtlsserver`: ALPN `h3` only, QUIC v1 (and v2 draft). GET
+    /// of the files in the root (200 with content-length), 404 with an HTML
+    /// body for a missing file. QPACK table 4096 bytes, 100 blocked streams
+    /// (hard-coded in the example).
     Ngtcp2H3,
+}
+
+impl ServerKind {
+    /// The servers that speak HTTP/3.
+    pub const H3: [ServerKind; 2] = [ServerKind::AioquicH3, ServerKind::Ngtcp2H3];
+
+    /// The one ALPN it accepts: `"h3"` or `"hq-interop"`.
+    pub fn alpn(self) -> &'static str {
+        match self {
+            ServerKind::AioquicHq => "hq-interop",
+            ServerKind::AioquicH3 | ServerKind::Ngtcp2H3 => "h3",
+        }
+    }
+}
+
+/// The QPACK limits an aioquic HTTP/3 peer announces in its SETTINGS
+/// (RFC 9204 §5): its decoder's dynamic table capacity and how many streams
+/// may be blocked on it. Its encoder uses whatever the other side announces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QpackSettings {
+    /// `SETTINGS_QPACK_MAX_TABLE_CAPACITY`; 0 turns the dynamic table off.
+    pub max_table_capacity: u64,
+    /// `SETTINGS_QPACK_BLOCKED_STREAMS`.
+    pub blocked_streams: u64,
+}
+
+impl Default for QpackSettings {
+    /// 4096 bytes and 16 blocked streams: what the aioquic scripts (and
+    /// aioquic's own `H3Connection`) announce when not told otherwise.
+    fn default() -> Self {
+        Self { max_table_capacity: 4096, blocked_streams: 16 }
+    }
+}
+
+/// `--qpack-capacity N --qpack-blocked N` for the aioquic h3 scripts; an
+/// error for peers that cannot change them.
+fn qpack_args(
+    cmd: &mut Command,
+    qpack: Option<QpackSettings>,
+    who: &str,
+    aioquic_h3: bool,
+) -> Result<(), PeerError> {
+    let Some(q) = qpack else { return Ok(()) };
+    if !aioquic_h3 {
+        return Err(PeerError::new(format!(
+            "{who} cannot be given QPACK settings: hq-interop has no QPACK, and ngtcp2's \
+             examples hard-code a 4096-byte table and 100 blocked streams"
+        )));
+    }
+    cmd.args(["--qpack-capacity", &q.max_table_capacity.to_string()])
+        .args(["--qpack-blocked", &q.blocked_streams.to_string()]);
+    Ok(())
 }
 
 /// How to start a peer server.
@@ -390,6 +455,10 @@ pub struct ServerConfig {
     pub root: Option<PathBuf>,
     /// Certificate and key; default [`PeerEnv::cert`] / [`PeerEnv::key`].
     pub cert_and_key: Option<(PathBuf, PathBuf)>,
+    /// QPACK limits to announce ([`ServerKind::AioquicH3`] only); `None`:
+    /// the server's own (4096 bytes and 16 for aioquic, 4096 and 100 for
+    /// ngtcp2). Setting it for another kind makes [`PeerServer::start`] fail.
+    pub qpack: Option<QpackSettings>,
     /// The server is killed after this long at the latest (default 300 s).
     pub lifetime: Duration,
     /// How long to wait for its socket to be bound (default 15 s).
@@ -407,6 +476,7 @@ impl ServerConfig {
             qlog_dir: None,
             root: None,
             cert_and_key: None,
+            qpack: None,
             lifetime: Duration::from_secs(300),
             ready_timeout: Duration::from_secs(15),
         }
@@ -460,9 +530,13 @@ impl PeerServer {
             cfg.cert_and_key.clone().unwrap_or_else(|| (env.cert.clone(), env.key.clone()));
         let root = cfg.root.clone().unwrap_or_else(|| env.www.clone());
         let mut cmd = match cfg.kind {
-            ServerKind::AioquicHq => {
+            ServerKind::AioquicHq | ServerKind::AioquicH3 => {
+                let (script, h3) = match cfg.kind {
+                    ServerKind::AioquicH3 => ("h3_server.py", true),
+                    _ => ("hq_server.py", false),
+                };
                 let mut cmd = bounded_command(&env.python, cfg.lifetime, scratch.path(), "server")?;
-                cmd.arg(env.dir.join("hq_server.py"))
+                cmd.arg(env.dir.join(script))
                     .args(["--host", &cfg.ip.to_string(), "--port", &port.to_string()])
                     .arg("--cert")
                     .arg(&cert)
@@ -480,11 +554,13 @@ impl PeerServer {
                 if let Some(q) = &cfg.qlog_dir {
                     cmd.arg("--quic-log").arg(q);
                 }
+                qpack_args(&mut cmd, cfg.qpack, script, h3)?;
                 cmd
             }
             ServerKind::Ngtcp2H3 => {
                 let mut cmd =
                     bounded_command(&env.gtlsserver, cfg.lifetime, scratch.path(), "server")?;
+                qpack_args(&mut cmd, cfg.qpack, "gtlsserver", false)?;
                 cmd.arg("-q").arg(format!("--htdocs={}", root.display()));
                 if cfg.retry {
                     cmd.arg("-V");
@@ -604,9 +680,30 @@ pub enum ClientKind {
     /// Our aioquic `hq_client.py`: ALPN `hq-interop`; exit status 0 only if
     /// every file arrived complete.
     AioquicHq,
-    /// ngtcp2's `gtlsclient`: ALPN `h3`. It exits 0 even after errors and
-    /// never verifies the certificate: judge it with [`verify_downloads`].
+    /// Our aioquic `h3_client.py`: ALPN `h3`; all GETs at once on one
+    /// connection (after waiting up to 2 s for the server's SETTINGS); exit
+    /// status 0 only if every file arrived complete with status 200. Its
+    /// stdout has a [`QpackStats`] line.
+    AioquicH3,
+    /// ngtcp2's `gtlsclient`: ALPN `h3`, all requests at once on one
+    /// connection. It exits 0 even after errors (a 404 body is saved under
+    /// the file's name) and never verifies the certificate: judge it with
+    /// [`verify_downloads`]. QPACK table 4096 bytes, 100 blocked streams
+    /// (hard-coded in the example).
     Ngtcp2H3,
+}
+
+impl ClientKind {
+    /// The clients that speak HTTP/3.
+    pub const H3: [ClientKind; 2] = [ClientKind::AioquicH3, ClientKind::Ngtcp2H3];
+
+    /// The one ALPN it offers: `"h3"` or `"hq-interop"`.
+    pub fn alpn(self) -> &'static str {
+        match self {
+            ClientKind::AioquicHq => "hq-interop",
+            ClientKind::AioquicH3 | ClientKind::Ngtcp2H3 => "h3",
+        }
+    }
 }
 
 /// How to run a peer client.
@@ -624,6 +721,17 @@ pub struct ClientConfig {
     pub sni: Option<String>,
     /// Append TLS secrets to this file.
     pub keylog: Option<PathBuf>,
+    /// Write a qlog of the connection into this folder.
+    pub qlog_dir: Option<PathBuf>,
+    /// QPACK limits to announce ([`ClientKind::AioquicH3`] only); `None`:
+    /// the client's own (4096 bytes and 16 for aioquic, 4096 and 100 for
+    /// ngtcp2). Setting it for another kind makes [`run_client`] fail.
+    pub qpack: Option<QpackSettings>,
+    /// [`ClientKind::Ngtcp2H3`] only: run without `-q`, with
+    /// `--no-quic-dump --no-http-dump`, so that the output shows each
+    /// packet and frame and the HTTP fields (`http: stream 0x0 [:status:
+    /// 200]`); about 0.5 MB of log per MB downloaded.
+    pub verbose: bool,
     /// Offer only ChaCha20-Poly1305.
     pub chacha20: bool,
     /// Initiate a key update once the handshake is confirmed.
@@ -644,6 +752,9 @@ impl ClientConfig {
             insecure: false,
             sni: None,
             keylog: None,
+            qlog_dir: None,
+            qpack: None,
+            verbose: false,
             chacha20: false,
             key_update: false,
             version: 1,
@@ -671,9 +782,18 @@ pub fn run_client(
     // waiting for; the `timeout` wrapper is only the backstop.
     let limit = cfg.timeout + Duration::from_secs(5);
     let mut cmd = match cfg.kind {
-        ClientKind::AioquicHq => {
+        ClientKind::AioquicHq | ClientKind::AioquicH3 => {
+            let (script, h3) = match cfg.kind {
+                ClientKind::AioquicH3 => ("h3_client.py", true),
+                _ => ("hq_client.py", false),
+            };
+            if cfg.verbose {
+                return Err(PeerError::new(format!(
+                    "{script} has no verbose mode; it always logs per file"
+                )));
+            }
             let mut cmd = bounded_command(&env.python, limit, scratch.path(), "client")?;
-            cmd.arg(env.dir.join("hq_client.py"));
+            cmd.arg(env.dir.join(script));
             for p in paths {
                 cmd.arg(url(server, None, p));
             }
@@ -689,6 +809,9 @@ pub fn run_client(
             if let Some(k) = &cfg.keylog {
                 cmd.arg("--keylog").arg(k);
             }
+            if let Some(q) = &cfg.qlog_dir {
+                cmd.arg("--quic-log").arg(q);
+            }
             if cfg.chacha20 {
                 cmd.arg("--chacha20");
             }
@@ -697,6 +820,7 @@ pub fn run_client(
             }
             cmd.args(["--version", &cfg.version.to_string()])
                 .args(["--timeout", &format!("{:.1}", cfg.timeout.as_secs_f64())]);
+            qpack_args(&mut cmd, cfg.qpack, script, h3)?;
             cmd
         }
         ClientKind::Ngtcp2H3 => {
@@ -707,9 +831,20 @@ pub fn run_client(
             }
             let sni = cfg.sni.as_deref().unwrap_or("localhost");
             let mut cmd = bounded_command(&env.gtlsclient, cfg.timeout, scratch.path(), "client")?;
-            cmd.args(["-q", "--exit-on-all-streams-close"])
+            qpack_args(&mut cmd, cfg.qpack, "gtlsclient", false)?;
+            if cfg.verbose {
+                cmd.args(["--no-quic-dump", "--no-http-dump"]);
+            } else {
+                cmd.arg("-q");
+            }
+            cmd.arg("--exit-on-all-streams-close")
                 .arg(format!("--download={}", cfg.output_dir.display()))
                 .arg(format!("--sni={sni}"));
+            if let Some(q) = &cfg.qlog_dir {
+                fs::create_dir_all(q)
+                    .map_err(|e| PeerError::new(format!("cannot create {}: {e}", q.display())))?;
+                cmd.arg(format!("--qlog-dir={}", q.display()));
+            }
             if cfg.chacha20 {
                 cmd.arg("--ciphers=NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+CHACHA20-POLY1305");
             }
@@ -758,6 +893,117 @@ pub fn verify_downloads(env: &PeerEnv, dir: &Path, names: &[&str]) -> Result<(),
     Ok(())
 }
 
+/// What an aioquic HTTP/3 peer (`h3_server.py`, `h3_client.py`) saw of
+/// QPACK on one connection, from the `qpack: key=value ...` line it prints
+/// (the client on stdout at the end; the server in its log when the
+/// connection ends or the server stops). "Ours" below is the aioquic peer;
+/// "the other side" is whatever it talked to.
+///
+/// A field section references the dynamic table exactly when its Encoded
+/// Required Insert Count is not 0 (RFC 9204 §4.5.1.1); the peer reads that
+/// from the first byte of each section it encodes or decodes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QpackStats {
+    /// `SETTINGS_QPACK_MAX_TABLE_CAPACITY` it announced.
+    pub local_capacity: u64,
+    /// `SETTINGS_QPACK_BLOCKED_STREAMS` it announced.
+    pub local_blocked: u64,
+    /// What the other side announced (0 if absent from its SETTINGS);
+    /// `None` if no SETTINGS arrived.
+    pub peer_capacity: Option<u64>,
+    /// Likewise for blocked streams.
+    pub peer_blocked: Option<u64>,
+    /// Field sections (HEADERS) it encoded.
+    pub sent_sections: u64,
+    /// ... of which referenced the dynamic table.
+    pub sent_dynamic: u64,
+    /// Bytes it sent on its encoder stream (inserts); `None` if aioquic's
+    /// private counter is gone.
+    pub encoder_bytes_sent: Option<u64>,
+    /// Field sections it decoded from the other side.
+    pub received_sections: u64,
+    /// ... of which referenced the dynamic table: the other side's encoder
+    /// used the table this peer's decoder offered.
+    pub received_dynamic: u64,
+    /// ... of which were blocked at first, waiting for inserts.
+    pub received_blocked: u64,
+    /// Bytes received on the other side's encoder stream.
+    pub encoder_bytes_received: Option<u64>,
+    /// Bytes it sent on its decoder stream (acknowledgements).
+    pub decoder_bytes_sent: Option<u64>,
+    /// Bytes received on the other side's decoder stream.
+    pub decoder_bytes_received: Option<u64>,
+}
+
+impl QpackStats {
+    /// Every `qpack:` line in `text` (a client's stdout, a server's log), in
+    /// order; lines that do not parse are skipped.
+    pub fn find_all(text: &str) -> Vec<Self> {
+        text.lines().filter_map(|l| Self::parse(&l[l.find("qpack: local_capacity=")?..])).collect()
+    }
+
+    /// One `qpack: key=value ...` line (from `qpack:` on).
+    fn parse(line: &str) -> Option<Self> {
+        let words: std::collections::HashMap<&str, &str> = line
+            .strip_prefix("qpack: ")?
+            .split_whitespace()
+            .filter_map(|w| w.split_once('='))
+            .collect();
+        let num = |k: &str| words.get(k)?.parse::<u64>().ok();
+        let counter = |k: &str| -> Option<Option<u64>> {
+            let v = words.get(k)?;
+            if *v == "-1" { Some(None) } else { Some(Some(v.parse().ok()?)) }
+        };
+        let peer = |k: &str| -> Option<Option<u64>> {
+            let v = words.get(k)?;
+            if *v == "none" { Some(None) } else { Some(Some(v.parse().ok()?)) }
+        };
+        Some(Self {
+            local_capacity: num("local_capacity")?,
+            local_blocked: num("local_blocked")?,
+            peer_capacity: peer("peer_capacity")?,
+            peer_blocked: peer("peer_blocked")?,
+            sent_sections: num("sent_sections")?,
+            sent_dynamic: num("sent_dynamic")?,
+            encoder_bytes_sent: counter("encoder_bytes_sent")?,
+            received_sections: num("received_sections")?,
+            received_dynamic: num("received_dynamic")?,
+            received_blocked: num("received_blocked")?,
+            encoder_bytes_received: counter("encoder_bytes_received")?,
+            decoder_bytes_sent: counter("decoder_bytes_sent")?,
+            decoder_bytes_received: counter("decoder_bytes_received")?,
+        })
+    }
+
+    /// The other side's encoder referenced the dynamic table in at least
+    /// one field section this peer decoded.
+    pub fn peer_used_dynamic_table(&self) -> bool {
+        self.received_dynamic > 0
+    }
+
+    /// This peer's encoder referenced the dynamic table in at least one
+    /// field section, so the other side's decoder had to follow its inserts.
+    pub fn we_used_dynamic_table(&self) -> bool {
+        self.sent_dynamic > 0
+    }
+}
+
+impl Finished {
+    /// The [`QpackStats`] a [`ClientKind::AioquicH3`] run printed, if any.
+    pub fn qpack_stats(&self) -> Option<QpackStats> {
+        QpackStats::find_all(&self.stdout).pop()
+    }
+}
+
+impl PeerServer {
+    /// The [`QpackStats`] lines of a [`ServerKind::AioquicH3`] log so far,
+    /// one per ended connection; after [`PeerServer::stop`] every
+    /// connection has one. Empty for the other kinds.
+    pub fn qpack_stats(&self) -> Vec<QpackStats> {
+        QpackStats::find_all(&self.log())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -776,6 +1022,39 @@ mod tests {
         assert_eq!(url(v4, None, "/1K.bin"), "https://127.0.0.1:4433/1K.bin");
         assert_eq!(url(v6, None, "1K.bin"), "https://[::1]:4433/1K.bin");
         assert_eq!(url(v4, Some("localhost"), "/a"), "https://localhost:4433/a");
+    }
+
+    #[test]
+    fn qpack_lines_are_read() {
+        let log = "[h3-server 07:21:01] connection #1 qpack: local_capacity=4096 local_blocked=16 \
+                   peer_capacity=4096 peer_blocked=100 sent_sections=3 sent_dynamic=2 \
+                   encoder_bytes_sent=44 received_sections=3 received_dynamic=3 received_blocked=0 \
+                   encoder_bytes_received=33 decoder_bytes_sent=3 decoder_bytes_received=-1\n\
+                   h3-client: qpack: local_capacity=0 local_blocked=0 peer_capacity=none \
+                   peer_blocked=none sent_sections=0 sent_dynamic=0 encoder_bytes_sent=0 \
+                   received_sections=0 received_dynamic=0 received_blocked=0 \
+                   encoder_bytes_received=0 decoder_bytes_sent=0 decoder_bytes_received=0\n\
+                   qpack: local_capacity=x\n";
+        let all = QpackStats::find_all(log);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].peer_blocked, Some(100));
+        assert_eq!(all[0].sent_dynamic, 2);
+        assert_eq!(all[0].decoder_bytes_received, None);
+        assert!(all[0].peer_used_dynamic_table() && all[0].we_used_dynamic_table());
+        assert_eq!(all[1].peer_capacity, None);
+        assert!(!all[1].peer_used_dynamic_table());
+    }
+
+    #[test]
+    fn qpack_settings_go_only_to_the_aioquic_h3_scripts() {
+        let q = QpackSettings { max_table_capacity: 0, blocked_streams: 3 };
+        let mut cmd = Command::new("true");
+        assert!(qpack_args(&mut cmd, None, "gtlsserver", false).is_ok());
+        assert!(qpack_args(&mut cmd, Some(q), "gtlsserver", false).is_err());
+        assert_eq!(cmd.get_args().count(), 0);
+        qpack_args(&mut cmd, Some(q), "h3_client.py", true).unwrap();
+        let args: Vec<_> = cmd.get_args().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(args, ["--qpack-capacity", "0", "--qpack-blocked", "3"]);
     }
 
     #[test]
