@@ -15,6 +15,7 @@
 pub mod error;
 pub mod frame;
 mod grease;
+pub(crate) mod qlog;
 pub mod qpack;
 pub mod settings;
 pub mod stream_type;
