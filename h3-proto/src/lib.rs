@@ -17,6 +17,7 @@ pub mod frame;
 mod grease;
 pub mod message;
 pub mod priority;
+pub(crate) mod qlog;
 pub mod qpack;
 pub mod settings;
 pub mod stream_type;

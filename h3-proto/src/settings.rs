@@ -231,7 +231,7 @@ impl Settings {
     /// Calls `f` with each setting that differs from its default, in
     /// identifier order: the ones [`Settings::encode`] writes. Defaults
     /// are omitted, which a receiver reads back as the same values.
-    fn for_each(&self, mut f: impl FnMut(SettingId, VarInt)) {
+    pub(crate) fn for_each(&self, mut f: impl FnMut(SettingId, VarInt)) {
         let one = VarInt::from_u32(1);
         if self.qpack_max_table_capacity != VarInt::ZERO {
             f(SettingId::QPACK_MAX_TABLE_CAPACITY, self.qpack_max_table_capacity);

@@ -36,10 +36,23 @@ pub trait Transport {
     fn set_priority(&mut self, id: StreamId, priority: i32) -> Result<(), WriteError>;
     /// Closes the connection with an application error code.
     fn close(&mut self, code: VarInt, reason: &[u8]);
+
+    /// Whether [`Transport::qlog_event`] logs anything: the HTTP/3 layer
+    /// builds an event's data only when it does. Default: no.
+    fn qlog_enabled(&self) -> bool {
+        false
+    }
+
+    /// Logs the HTTP/3 event `name` (`"http3:frame_created"`) with `data`,
+    /// its `data` member as one JSON object, beside the transport's own
+    /// events (for QUIC, into the connection's qlog). Default: dropped.
+    fn qlog_event(&mut self, name: &'static str, data: &str) {
+        let _ = (name, data);
+    }
 }
 
 /// A `quic_proto::Connection` as a [`Transport`], with the time its
-/// commands happen at (only closing needs it).
+/// commands happen at (closing and qlog events need it).
 #[derive(Debug)]
 pub struct QuicTransport<'a> {
     /// The connection.
@@ -87,6 +100,16 @@ impl Transport for QuicTransport<'_> {
 
     fn close(&mut self, code: VarInt, reason: &[u8]) {
         self.connection.close(self.now, code, reason);
+    }
+
+    fn qlog_enabled(&self) -> bool {
+        self.connection.qlog_enabled()
+    }
+
+    fn qlog_event(&mut self, name: &'static str, data: &str) {
+        // Refused data (not one JSON object) is a bug of the HTTP/3
+        // layer's builders; quic-proto reports it through `tracing`.
+        let _ = self.connection.qlog_app_event(self.now, name, data);
     }
 }
 

@@ -1,7 +1,8 @@
 //! An in-memory [`Transport`] pair: two ends whose streams are byte queues,
 //! delivered at once and in order, for HTTP/3 tests and fuzzing without a
 //! QUIC connection. Stream limits, flow control and loss are not modelled;
-//! resets, STOP_SENDING and closes are.
+//! resets, STOP_SENDING and closes are. Each end keeps the qlog events it
+//! is given once [`MemoryTransport::enable_qlog`] is called.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -64,14 +65,16 @@ fn other(side: Side) -> Side {
 pub struct MemoryTransport {
     side: Side,
     shared: Rc<RefCell<Shared>>,
+    /// The qlog events given to this end, once enabled: (name, data).
+    qlog: Option<Vec<(String, String)>>,
 }
 
 /// A connected client and server.
 pub fn pair() -> (MemoryTransport, MemoryTransport) {
     let shared = Rc::new(RefCell::new(Shared::default()));
     (
-        MemoryTransport { side: Side::Client, shared: shared.clone() },
-        MemoryTransport { side: Side::Server, shared },
+        MemoryTransport { side: Side::Client, shared: shared.clone(), qlog: None },
+        MemoryTransport { side: Side::Server, shared, qlog: None },
     )
 }
 
@@ -79,6 +82,18 @@ impl MemoryTransport {
     /// The application close either end made: who, code and reason.
     pub fn closed(&self) -> Option<(Side, VarInt, Vec<u8>)> {
         self.shared.borrow().closed.clone()
+    }
+
+    /// Keeps the qlog events given to this end from now on:
+    /// [`Transport::qlog_enabled`] turns true.
+    pub fn enable_qlog(&mut self) {
+        self.qlog.get_or_insert_with(Vec::new);
+    }
+
+    /// The qlog events given to this end since [`Self::enable_qlog`], in
+    /// order: each event's name and its data as JSON text.
+    pub fn qlog_events(&self) -> &[(String, String)] {
+        self.qlog.as_deref().unwrap_or_default()
     }
 
     /// The side that sends on `id`: either end on a bidirectional stream
@@ -229,6 +244,16 @@ impl Transport for MemoryTransport {
         let mut shared = self.shared.borrow_mut();
         if shared.closed.is_none() {
             shared.closed = Some((self.side, code, reason.to_vec()));
+        }
+    }
+
+    fn qlog_enabled(&self) -> bool {
+        self.qlog.is_some()
+    }
+
+    fn qlog_event(&mut self, name: &'static str, data: &str) {
+        if let Some(events) = &mut self.qlog {
+            events.push((name.to_owned(), data.to_owned()));
         }
     }
 }

@@ -608,6 +608,39 @@ impl Connection {
         self.qlog_start(sink, format);
     }
 
+    /// Whether this connection writes qlog (a sink was set with
+    /// [`Connection::set_qlog`]): an upper layer asks before building the
+    /// data of an event for [`Connection::qlog_app_event`].
+    pub fn qlog_enabled(&self) -> bool {
+        self.qlog.is_some()
+    }
+
+    /// Logs an upper layer's event into this connection's qlog, among the
+    /// transport's events, at `now` (times never go backwards in the
+    /// log). `name` is the full event name in the current drafts' form,
+    /// `namespace:event` (`"http3:frame_created"`); `data_json` is the
+    /// event's `data`, one JSON object (RFC 8259), copied verbatim, best
+    /// written with [`crate::qlog::JsonWriter`].
+    ///
+    /// The caller guarantees that `data_json` is valid JSON; only what
+    /// keeps the JSON-SEQ records intact is checked (one balanced object,
+    /// no control characters), and data failing that is dropped. In the
+    /// [`crate::qlog::QlogFormat::Qvis`] format, `http3:` names are
+    /// written under qvis's `http:` category. The header lists the
+    /// `http3` event schema ([`crate::qlog::HTTP3_EVENT_SCHEMA`]); events
+    /// of other namespaces are written but their schemas are not listed.
+    ///
+    /// Returns whether the event was written: `false` when qlog is off or
+    /// the data was dropped.
+    pub fn qlog_app_event(&mut self, now: Instant, name: &str, data_json: &str) -> bool {
+        let Some(q) = &mut self.qlog else { return false };
+        let written = q.emit_app(now, name, data_json);
+        if !written {
+            tracing::warn!(name, "qlog: dropped an event whose data is not one JSON object");
+        }
+        written
+    }
+
     /// The next time `handle_timeout` must be called, if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.next_timeout()

@@ -1,12 +1,31 @@
 //! A minimal JSON writer (RFC 8259) for qlog records: objects, arrays,
 //! strings with correct escaping, integers and finite floats. Commas are
-//! tracked here so that event code reads as a list of fields.
+//! tracked here so that event code reads as a list of fields. Public (as
+//! [`super::JsonWriter`]) so that upper layers write the `data` of their
+//! own events ([`crate::connection::Connection::qlog_app_event`]) the same
+//! way.
 
 use core::fmt::Write as _;
 
 /// Writes one JSON value into a byte buffer. Callers open and close
-/// objects and arrays in order; the writer inserts commas.
-pub(crate) struct JsonWriter<'a> {
+/// objects and arrays in order; the writer inserts commas and escapes
+/// keys and strings, so what it writes is valid JSON whenever every
+/// container opened is closed.
+///
+/// ```
+/// # use quic_proto::qlog::JsonWriter;
+/// let mut out = Vec::new();
+/// let mut w = JsonWriter::new(&mut out);
+/// w.begin_object();
+/// w.u64("stream_id", 0);
+/// w.object("frame");
+/// w.str("frame_type", "data");
+/// w.end_object();
+/// w.end_object();
+/// assert_eq!(out, br#"{"stream_id":0,"frame":{"frame_type":"data"}}"#);
+/// ```
+#[derive(Debug)]
+pub struct JsonWriter<'a> {
     out: &'a mut Vec<u8>,
     /// Whether the innermost open container already holds a member.
     needs_comma: bool,
@@ -16,7 +35,8 @@ pub(crate) struct JsonWriter<'a> {
 }
 
 impl<'a> JsonWriter<'a> {
-    pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
+    /// A writer appending to `out`.
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
         Self { out, needs_comma: false, qvis: false }
     }
 
@@ -37,105 +57,174 @@ impl<'a> JsonWriter<'a> {
         self.needs_comma = true;
     }
 
-    /// Keys are the draft's field names, literals in this crate that need
-    /// no escaping: copied as they are.
+    /// Keys are escaped like any string, though the drafts' field names
+    /// never need it: they are copied whole.
     fn key(&mut self, key: &str) {
-        debug_assert!(key.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'));
         self.separator();
-        self.out.push(b'"');
-        self.out.extend_from_slice(key.as_bytes());
-        self.out.extend_from_slice(b"\":");
+        write_str(self.out, key);
+        self.out.push(b':');
     }
 
     /// Starts an object as an array element (or the top-level value).
-    pub(crate) fn begin_object(&mut self) {
+    pub fn begin_object(&mut self) {
         self.separator();
         self.out.push(b'{');
         self.needs_comma = false;
     }
 
     /// Starts an object as the member `key`.
-    pub(crate) fn object(&mut self, key: &str) {
+    pub fn object(&mut self, key: &str) {
         self.key(key);
         self.out.push(b'{');
         self.needs_comma = false;
     }
 
-    pub(crate) fn end_object(&mut self) {
+    /// Closes the innermost object.
+    pub fn end_object(&mut self) {
         self.out.push(b'}');
         self.needs_comma = true;
     }
 
     /// Starts an array as the member `key`.
-    pub(crate) fn array(&mut self, key: &str) {
+    pub fn array(&mut self, key: &str) {
         self.key(key);
         self.out.push(b'[');
         self.needs_comma = false;
     }
 
     /// Starts an array as an array element.
-    pub(crate) fn begin_array(&mut self) {
+    pub fn begin_array(&mut self) {
         self.separator();
         self.out.push(b'[');
         self.needs_comma = false;
     }
 
-    pub(crate) fn end_array(&mut self) {
+    /// Closes the innermost array.
+    pub fn end_array(&mut self) {
         self.out.push(b']');
         self.needs_comma = true;
     }
 
-    pub(crate) fn str(&mut self, key: &str, value: &str) {
+    /// A string member.
+    pub fn str(&mut self, key: &str, value: &str) {
         self.key(key);
         write_str(self.out, value);
     }
 
     /// A string array element.
-    pub(crate) fn str_element(&mut self, value: &str) {
+    pub fn str_element(&mut self, value: &str) {
         self.separator();
         write_str(self.out, value);
     }
 
     /// Bytes as a qlog `hexstring` (lowercase, no prefix).
-    pub(crate) fn hex(&mut self, key: &str, bytes: &[u8]) {
+    pub fn hex(&mut self, key: &str, bytes: &[u8]) {
         self.key(key);
         write_hex(self.out, bytes);
     }
 
     /// A `hexstring` array element.
-    pub(crate) fn hex_element(&mut self, bytes: &[u8]) {
+    pub fn hex_element(&mut self, bytes: &[u8]) {
         self.separator();
         write_hex(self.out, bytes);
     }
 
-    pub(crate) fn u64(&mut self, key: &str, value: u64) {
+    /// An integer member.
+    pub fn u64(&mut self, key: &str, value: u64) {
         self.key(key);
         write_u64(self.out, value);
     }
 
     /// An integer array element.
-    pub(crate) fn u64_element(&mut self, value: u64) {
+    pub fn u64_element(&mut self, value: u64) {
         self.separator();
         write_u64(self.out, value);
     }
 
     /// A duration of `nanos` nanoseconds in milliseconds, exact to the
     /// nanosecond (qlog times and durations are milliseconds).
-    pub(crate) fn millis(&mut self, key: &str, nanos: u64) {
+    pub fn millis(&mut self, key: &str, nanos: u64) {
         self.key(key);
         write_millis(self.out, nanos);
     }
 
-    pub(crate) fn bool(&mut self, key: &str, value: bool) {
+    /// A boolean member.
+    pub fn bool(&mut self, key: &str, value: bool) {
         self.key(key);
         self.out.extend_from_slice(if value { b"true" } else { b"false" });
     }
 
-    /// A float; JSON has no NaN or infinity, so those become 0.
-    pub(crate) fn f64(&mut self, key: &str, value: f64) {
+    /// A float member; JSON has no NaN or infinity, so those become 0.
+    pub fn f64(&mut self, key: &str, value: f64) {
         self.key(key);
         write_f64(self.out, value);
     }
+
+    /// The member `key` with `json` copied verbatim as its value: the
+    /// caller vouches that it is one JSON value (see [`is_object_text`]).
+    pub(crate) fn raw(&mut self, key: &str, json: &str) {
+        self.key(key);
+        self.out.extend_from_slice(json.as_bytes());
+    }
+}
+
+/// Whether `text` is one JSON object as far as a JSON-SEQ record needs
+/// (RFC 7464 §2): it starts with `{` and ends with the `}` that closes it;
+/// braces and brackets nest and match outside strings; strings end; no
+/// control character appears anywhere but as whitespace between tokens
+/// (RFC 8259 §2, §7), so in particular no Record Separator; nothing but
+/// ASCII outside strings. One pass, no allocation, nesting up to 128
+/// deep. The tokens between the brackets (commas, colons, numbers,
+/// literals) are not checked: a caller that gets those wrong spoils its
+/// own record, never the ones around it.
+pub(crate) fn is_object_text(text: &str) -> bool {
+    const MAX_DEPTH: u32 = 128;
+    let bytes = text.as_bytes();
+    if bytes.first() != Some(&b'{') {
+        return false;
+    }
+    // Bit i: whether the container i levels above the innermost is an
+    // array.
+    let mut arrays: u128 = 0;
+    let mut depth = 0;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                0..0x20 => return false,
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                if depth == MAX_DEPTH {
+                    return false;
+                }
+                arrays = arrays << 1 | u128::from(b == b'[');
+                depth += 1;
+            }
+            b'}' | b']' => {
+                if depth == 0 || (arrays & 1 == 1) != (b == b']') {
+                    return false;
+                }
+                arrays >>= 1;
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1 == bytes.len();
+                }
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => {}
+            _ if b.is_ascii_graphic() => {}
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// `Display` for `f64` never uses an exponent and prints the shortest

@@ -1,6 +1,7 @@
 //! qlog: structured event logs of connections (draft-ietf-quic-qlog-main-schema-14,
-//! draft-ietf-quic-qlog-quic-events-13), in the JSON Text Sequences
-//! format (RFC 7464) qvis and other tools read.
+//! draft-ietf-quic-qlog-quic-events-13, and a way in for an upper layer's
+//! events such as draft-ietf-quic-qlog-h3-events-13), in the JSON Text
+//! Sequences format (RFC 7464) qvis and other tools read.
 //!
 //! The core stays sans-I/O: a connection hands each finished record (an
 //! ASCII Record Separator, one JSON object, a line feed) to a [`QlogSink`].
@@ -23,6 +24,15 @@
 //!
 //! With no sink set, a connection does no qlog work beyond one `Option`
 //! check per emission point.
+//!
+//! An upper layer logs its own events into the same file through
+//! [`Connection::qlog_app_event`](crate::connection::Connection::qlog_app_event),
+//! writing their data with [`JsonWriter`]. The header always lists the
+//! HTTP/3 event schema ([`HTTP3_EVENT_SCHEMA`]) beside QUIC's: it is
+//! written before any such event could be, and the main schema lets a
+//! trace list schemas it has no events of (draft-ietf-quic-qlog-main-schema
+//! §8: "not all event types associated with an event schema listed in
+//! `event_schemas` are guaranteed to be logged").
 
 pub mod events;
 mod frames;
@@ -40,7 +50,7 @@ use crate::space::SpaceId;
 use crate::stream_id::Side;
 use crate::time::Instant;
 use events::{Event, RecoveryMetrics, TimerEventType};
-use json::JsonWriter;
+pub use json::JsonWriter;
 
 /// The QlogFileSeq schema (draft-ietf-quic-qlog-main-schema §5).
 pub const FILE_SCHEMA: &str = "urn:ietf:params:qlog:file:sequential";
@@ -49,6 +59,10 @@ pub const SERIALIZATION_FORMAT: &str = "application/qlog+json-seq";
 /// The QUIC event schema of the draft implemented: draft implementations
 /// append "-" and the draft number (draft-ietf-quic-qlog-quic-events §2.1).
 pub const QUIC_EVENT_SCHEMA: &str = "urn:ietf:params:qlog:events:quic-13";
+/// The HTTP/3 event schema of the draft an upper layer logs by
+/// (draft-ietf-quic-qlog-h3-events-13, the `http3` namespace), with the
+/// same draft-number suffix (draft-ietf-quic-qlog-h3-events §2.1).
+pub const HTTP3_EVENT_SCHEMA: &str = "urn:ietf:params:qlog:events:http3-13";
 /// The ASCII Record Separator that starts every JSON-SEQ record.
 pub const RECORD_SEPARATOR: u8 = 0x1e;
 
@@ -58,15 +72,19 @@ pub const RECORD_SEPARATOR: u8 = 0x1e;
 pub enum QlogFormat {
     /// The current drafts: events in the `quic` namespace
     /// (`quic:packet_sent`, `quic:recovery_metrics_updated`, ...), event
-    /// schema `urn:ietf:params:qlog:events:quic-13`.
+    /// schema `urn:ietf:params:qlog:events:quic-13`; an upper layer's in
+    /// its own (`http3:frame_created`, schema
+    /// `urn:ietf:params:qlog:events:http3-13`).
     #[default]
     Draft,
     /// For qvis, whose sequence diagram and congestion graph look events up
     /// by the category names of qlog 0.3: the same data under
     /// `transport:packet_sent`, `recovery:metrics_updated`,
     /// `recovery:loss_timer_updated`, ..., and `parameters_set` with
-    /// `owner` beside `initiator`. Files of either format load in qvis;
-    /// only this one fills its diagrams.
+    /// `owner` beside `initiator`; an upper layer's HTTP/3 events under
+    /// qvis's `http` category (`http:frame_created`), their data as given.
+    /// Files of either format load in qvis; only this one fills its
+    /// diagrams.
     Qvis,
 }
 
@@ -255,6 +273,7 @@ impl ConnectionQlog {
         if format == QlogFormat::Draft {
             w.array("event_schemas");
             w.str_element(QUIC_EVENT_SCHEMA);
+            w.str_element(HTTP3_EVENT_SCHEMA);
             w.end_array();
         }
         w.end_object();
@@ -264,9 +283,38 @@ impl ConnectionQlog {
         q
     }
 
-    /// Writes one event at `now` (milliseconds since the epoch, exact to
-    /// the nanosecond).
+    /// Writes one event at `now`.
     pub(crate) fn emit(&mut self, now: Instant, event: &Event<'_>) {
+        let qvis = self.format == QlogFormat::Qvis;
+        let name = if qvis { qvis::legacy_name(event) } else { event.name() };
+        self.record(now, name, |w| {
+            w.object("data");
+            event.write_data(w);
+            if qvis {
+                qvis::write_legacy_fields(event, w);
+            }
+            w.end_object();
+        });
+    }
+
+    /// Writes an upper layer's event `name` at `now` with `data`, one
+    /// JSON object copied as it is; `false` (and nothing written) if
+    /// `data` fails the framing check of [`json::is_object_text`].
+    pub(crate) fn emit_app(&mut self, now: Instant, name: &str, data: &str) -> bool {
+        if !json::is_object_text(data) {
+            return false;
+        }
+        let name = match self.format {
+            QlogFormat::Draft => std::borrow::Cow::Borrowed(name),
+            QlogFormat::Qvis => qvis::legacy_app_name(name),
+        };
+        self.record(now, &name, |w| w.raw("data", data));
+        true
+    }
+
+    /// Writes one record: `time` (milliseconds since the epoch, exact to
+    /// the nanosecond), `name`, then what `body` adds.
+    fn record(&mut self, now: Instant, name: &str, body: impl FnOnce(&mut JsonWriter<'_>)) {
         self.last = self.last.max(now);
         let since = self.last.saturating_duration_since(self.epoch);
         self.buf.clear();
@@ -275,16 +323,8 @@ impl ConnectionQlog {
         w.set_qvis(self.format == QlogFormat::Qvis);
         w.begin_object();
         w.millis("time", u64::try_from(since.as_nanos()).unwrap_or(u64::MAX));
-        match self.format {
-            QlogFormat::Draft => w.str("name", event.name()),
-            QlogFormat::Qvis => w.str("name", qvis::legacy_name(event)),
-        }
-        w.object("data");
-        event.write_data(&mut w);
-        if self.format == QlogFormat::Qvis {
-            qvis::write_legacy_fields(event, &mut w);
-        }
-        w.end_object();
+        w.str("name", name);
+        body(&mut w);
         w.end_object();
         self.buf.push(b'\n');
         self.sink.write(&self.buf);

@@ -5,9 +5,14 @@
 //! `transport:packet_sent`, `recovery:metrics_updated`, and so on. The
 //! data of our events is already what those diagrams read (`header`,
 //! `raw.length`, `frames`, the metrics), so [`QlogFormat::Qvis`] only
-//! renames events and adds `owner` to `parameters_set`.
+//! renames events and adds `owner` to `parameters_set`. An upper layer's
+//! HTTP/3 events move from the `http3` namespace to qvis's `http`
+//! category, which its sequence diagram, statistics and packetization
+//! views look up; their data is the caller's and stays as it is.
 //!
 //! [`QlogFormat::Qvis`]: super::QlogFormat::Qvis
+
+use std::borrow::Cow;
 
 use super::events::Event;
 use super::json::JsonWriter;
@@ -40,6 +45,15 @@ pub(super) fn legacy_name(event: &Event<'_>) -> &'static str {
         Event::TimerUpdated { .. } => "recovery:loss_timer_updated",
         Event::KeyUpdated { .. } => "security:key_updated",
         Event::KeyDiscarded { .. } => "security:key_discarded",
+    }
+}
+
+/// The qlog 0.3 name of an upper layer's event: `http3:x` becomes
+/// `http:x`; other names stay.
+pub(super) fn legacy_app_name(name: &str) -> Cow<'_, str> {
+    match name.strip_prefix("http3:") {
+        Some(event) => Cow::Owned(format!("http:{event}")),
+        None => Cow::Borrowed(name),
     }
 }
 

@@ -13,6 +13,8 @@ use super::*;
 use crate::stream_id::Dir;
 use crate::testing::pair::{Direction, Pair, PairBuilder, Verdict, payload};
 
+mod app;
+
 /// A parsed JSON value (a test-only parser: enough to check qlog).
 #[derive(Clone, Debug, PartialEq)]
 enum Json {
@@ -655,7 +657,13 @@ fn check_log(bytes: &[u8], side: Side) -> BTreeMap<String, usize> {
     check_qvis_header(bytes, header);
     let trace = has(header, "trace");
     let schemas = has(trace, "event_schemas").arr().unwrap();
-    assert_eq!(schemas, [Json::Str("urn:ietf:params:qlog:events:quic-13".into())]);
+    assert_eq!(
+        schemas,
+        [
+            Json::Str("urn:ietf:params:qlog:events:quic-13".into()),
+            Json::Str("urn:ietf:params:qlog:events:http3-13".into())
+        ]
+    );
     let vp = if side.is_client() { "client" } else { "server" };
     assert_eq!(has(trace, "vantage_point").get("type").and_then(Json::str), Some(vp));
     let reference = has(has(trace, "common_fields"), "reference_time");
