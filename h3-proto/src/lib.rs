@@ -1,17 +1,19 @@
 //! `h3-proto`: sans-I/O HTTP/3 (RFC 9114) and QPACK (RFC 9204).
 //!
-//! What exists: [`qpack`], a complete QPACK encoder and decoder (bytes in,
-//! bytes out) with the QPACK offline interop formats; the HTTP/3 wire
-//! layer: [`frame`]s, [`settings`], unidirectional [`stream_type`]s and
-//! [`error`] codes (RFC 9114 §6.2, §7, §8); the [`transport::Transport`]
-//! trait HTTP/3 will run on, implemented for `quic_proto::Connection` and
-//! in memory. Not written yet: the HTTP/3 connection logic; until then HTTP/3 entry
-//! points return [`NotImplemented`], so that nothing can mistake the crate
-//! for a working HTTP/3 layer.
+//! Parts: [`connection`], the HTTP/3 connection (control and QPACK
+//! streams, SETTINGS, requests and responses, server push, GOAWAY,
+//! priorities) over any [`transport::Transport`]; [`message`] checks of
+//! requests, responses and trailers; [`priority`], RFC 9218's priority
+//! parameters; [`qpack`], a complete QPACK encoder and decoder (bytes in,
+//! bytes out) with the QPACK offline interop formats; the wire layer:
+//! [`frame`]s, [`settings`], unidirectional [`stream_type`]s and [`error`]
+//! codes (RFC 9114 §6.2, §7, §8). HTTP/3 events go into the transport's
+//! qlog (draft-ietf-quic-qlog-h3-events) when it keeps one.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod connection;
 pub mod error;
 pub mod frame;
 mod grease;
@@ -23,22 +25,7 @@ pub mod settings;
 pub mod stream_type;
 pub mod transport;
 
-/// The error every HTTP/3 entry point returns until the layer exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotImplemented;
-
-impl core::fmt::Display for NotImplemented {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("HTTP/3 is not implemented yet (see docs/status.md)")
-    }
-}
-
-impl std::error::Error for NotImplemented {}
-
-/// The HTTP/3 ALPN token this crate will serve (RFC 9114 §3.1).
+/// The HTTP/3 ALPN token (RFC 9114 §3.1).
 pub const ALPN_H3: &[u8] = b"h3";
 
-/// Starting an HTTP/3 connection is not implemented yet.
-pub fn connect() -> Result<(), NotImplemented> {
-    Err(NotImplemented)
-}
+pub use connection::{Config, Connection, Event, SendError};

@@ -37,6 +37,8 @@ struct Shared {
     next: [[u64; 2]; 2],
     /// The application close: code and reason, by the side that closed.
     closed: Option<(Side, VarInt, Vec<u8>)>,
+    /// Send priorities set, by (side, stream).
+    priorities: BTreeMap<(u8, u64), i32>,
 }
 
 fn side_index(side: Side) -> usize {
@@ -94,6 +96,19 @@ impl MemoryTransport {
     /// order: each event's name and its data as JSON text.
     pub fn qlog_events(&self) -> &[(String, String)] {
         self.qlog.as_deref().unwrap_or_default()
+    }
+
+    /// The send priority this end last set on `id`, if any.
+    pub fn priority(&self, id: StreamId) -> Option<i32> {
+        let key = (side_index(self.side) as u8, id.to_varint().into_inner());
+        self.shared.borrow().priorities.get(&key).copied()
+    }
+
+    /// Whether the peer stopped this end's sending on `id` (STOP_SENDING),
+    /// and with which code.
+    pub fn stopped(&self, id: StreamId) -> Option<VarInt> {
+        let key = (side_index(self.side) as u8, id.to_varint().into_inner());
+        self.shared.borrow().flows.get(&key).and_then(|f| f.stopped)
     }
 
     /// The side that sends on `id`: either end on a bidirectional stream
@@ -236,7 +251,12 @@ impl Transport for MemoryTransport {
         Ok(())
     }
 
-    fn set_priority(&mut self, _id: StreamId, _priority: i32) -> Result<(), WriteError> {
+    fn set_priority(&mut self, id: StreamId, priority: i32) -> Result<(), WriteError> {
+        if !self.may_send(id) {
+            return Err(WriteError::ClosedStream);
+        }
+        let key = (side_index(self.side) as u8, id.to_varint().into_inner());
+        self.shared.borrow_mut().priorities.insert(key, priority);
         Ok(())
     }
 
