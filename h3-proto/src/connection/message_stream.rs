@@ -205,10 +205,10 @@ impl Connection {
             && raw >= goaway.into_inner()
         {
             //= https://www.rfc-editor.org/rfc/rfc9114#section-5.2
-            //# Upon sending a GOAWAY frame, the endpoint SHOULD explicitly cancel (see
-            //# Sections 4.1.1 and 7.2.3) any requests or pushes that have identifiers greater
-            //# than or equal to the one indicated, in order to clean up transport state for
-            //# the affected streams.
+            //# Upon sending a GOAWAY frame, the endpoint SHOULD explicitly cancel
+            //# (see Sections {{<request-cancellation}} and {{<frame-cancel-push}}) any requests
+            //# or pushes that have identifiers greater than or equal to the one indicated, in
+            //# order to clean up transport state for the affected streams.
             let _ = t.reset(id, ErrorCode::H3_REQUEST_REJECTED.to_varint());
             let _ = t.stop(id, ErrorCode::H3_REQUEST_REJECTED.to_varint());
             return;
@@ -461,9 +461,9 @@ impl Connection {
                 };
                 if let Some(push_id) = promise {
                     //= https://www.rfc-editor.org/rfc/rfc9114#section-7.2.5
-                    //# If the client receives a push ID that is greater than the maximum push ID
-                    //# (as advertised with MAX_PUSH_ID), it MUST treat this as a connection error
-                    //# of type H3_ID_ERROR.
+                    //# A client MUST treat receipt of a
+                    //# PUSH_PROMISE frame that contains a larger push ID than the client has advertised
+                    //# as a connection error of H3_ID_ERROR.
                     if self.max_push_id.is_none_or(|max| push_id > max) {
                         self.fail(
                             t,
@@ -539,6 +539,11 @@ impl Connection {
                 //# request streams, the decompressed request field sections MUST contain the same
                 //# fields in the same order, and both the name and the value in each field MUST be
                 //# identical.
+                //
+                //= https://www.rfc-editor.org/rfc/rfc9114#section-7.2.5
+                //# If a client receives a push ID that has already been promised and detects
+                //# a mismatch, it MUST respond with a connection error of type
+                //# H3_GENERAL_PROTOCOL_ERROR.
                 if *earlier != fields {
                     self.fail(
                         t,
@@ -658,7 +663,7 @@ impl Connection {
             Phase::Body => {
                 //= https://www.rfc-editor.org/rfc/rfc9114#section-4.1.2
                 //# A request or response that is defined as having content when it contains a
-                //# Content-Length header field (Section 8.6 of [HTTP]) is malformed if the
+                //# Content-Length header field ({{Section 8.6 of RFC9110}}) is malformed if the
                 //# value of the Content-Length header field does not equal the sum of the DATA
                 //# frame lengths received.
                 if let Err(malformed) = m.body.on_end() {

@@ -128,7 +128,7 @@ impl Connection {
                 //# Recipients of unknown stream types MUST either abort reading of the
                 //# stream or discard incoming data without further processing.  If reading is
                 //# aborted, the recipient SHOULD use the H3_STREAM_CREATION_ERROR error code or a
-                //# reserved error code (Section 8.1).
+                //# reserved error code ({{http-error-codes}}).
                 self.incoming.remove(&id);
                 let _ = t.stop(id, ErrorCode::H3_STREAM_CREATION_ERROR.to_varint());
                 return;
@@ -412,8 +412,9 @@ impl Connection {
     fn on_goaway<T: Transport + ?Sized>(&mut self, t: &mut T, id: VarInt) {
         if self.side == Side::Client {
             //= https://www.rfc-editor.org/rfc/rfc9114#section-5.2
-            //# A client receiving a GOAWAY frame with a stream ID of any other type MUST treat this
-            //# as a connection error of type H3_ID_ERROR.
+            //# A client MUST treat receipt of a
+            //# GOAWAY frame containing a stream ID of any other type as a connection error of
+            //# type H3_ID_ERROR.
             let stream = StreamId::from(id);
             if stream.initiator() != Side::Client || stream.dir() != Dir::Bi {
                 return self.fail(

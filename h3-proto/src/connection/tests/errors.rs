@@ -135,8 +135,8 @@ fn a_second_settings_is_unexpected() {
 
 //= https://www.rfc-editor.org/rfc/rfc9114#section-7.2.4.1
 //= type=test
-//# Setting identifiers that were defined in [HTTP/2] where there is no
-//# corresponding HTTP/3 setting have also been reserved (Section 11.2.2). These
+//# Setting identifiers that were defined in {{RFC9113}} where there is no
+//# corresponding HTTP/3 setting have also been reserved ({{iana-settings}}). These
 //# reserved settings MUST NOT be sent, and their receipt MUST be treated as a
 //# connection error of type H3_SETTINGS_ERROR.
 #[test]
@@ -393,7 +393,7 @@ fn malformed_requests_are_stream_errors() {
 //= https://www.rfc-editor.org/rfc/rfc9114#section-4.1.2
 //= type=test
 //# A request or response that is defined as having content when it contains a
-//# Content-Length header field (Section 8.6 of [HTTP]) is malformed if the
+//# Content-Length header field ({{Section 8.6 of RFC9110}}) is malformed if the
 //# value of the Content-Length header field does not equal the sum of the DATA
 //# frame lengths received.
 #[test]

@@ -13,6 +13,7 @@ use crate::transport::memory::{self, MemoryTransport};
 
 mod errors;
 mod exchange;
+mod over_quic;
 mod push_goaway;
 mod qpack_streams;
 

@@ -67,9 +67,9 @@ fn a_push_stream_beyond_max_push_id_is_an_id_error() {
 
 //= https://www.rfc-editor.org/rfc/rfc9114#section-7.2.5
 //= type=test
-//# If the client receives a push ID that is greater than the maximum push ID
-//# (as advertised with MAX_PUSH_ID), it MUST treat this as a connection error
-//# of type H3_ID_ERROR.
+//# A client MUST treat receipt of a
+//# PUSH_PROMISE frame that contains a larger push ID than the client has advertised
+//# as a connection error of H3_ID_ERROR.
 #[test]
 fn a_promise_beyond_max_push_id_is_an_id_error() {
     let mut config = Config::default();
@@ -227,8 +227,9 @@ fn a_larger_goaway_is_an_id_error() {
 
 //= https://www.rfc-editor.org/rfc/rfc9114#section-5.2
 //= type=test
-//# A client receiving a GOAWAY frame with a stream ID of any other type MUST treat this
-//# as a connection error of type H3_ID_ERROR.
+//# A client MUST treat receipt of a
+//# GOAWAY frame containing a stream ID of any other type as a connection error of
+//# type H3_ID_ERROR.
 #[test]
 fn a_goaway_naming_no_request_stream_is_an_id_error() {
     let mut raw = Raw::against(Side::Client, Config::default());
@@ -257,4 +258,55 @@ fn priority_update_rules() {
         push: false,
     });
     raw.assert_closed(ErrorCode::H3_ID_ERROR);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9114#section-7.2.5
+//= type=test
+//# If a client receives a push ID that has already been promised and detects
+//# a mismatch, it MUST respond with a connection error of type
+//# H3_GENERAL_PROTOCOL_ERROR.
+#[test]
+fn one_push_id_promising_two_requests_is_an_error() {
+    let mut config = Config::default();
+    config.max_pushes(2);
+    let mut raw = Raw::against(Side::Client, config);
+    raw.control();
+    raw.pump();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(raw.conn.send_request(&mut raw.ct, &get_fields(), true).unwrap());
+    }
+    raw.pump();
+    for (id, path) in ids.into_iter().zip(["/a", "/b"]) {
+        let section = raw.section(&request_fields("GET", "https", "a", path, &[]));
+        let mut bytes = Vec::new();
+        Frame::PushPromise { push_id: varint(0), field_section: &section }.encode(&mut bytes);
+        raw.t.write(id, &bytes).unwrap();
+    }
+    raw.assert_closed(ErrorCode::H3_GENERAL_PROTOCOL_ERROR);
+}
+
+#[test]
+fn one_push_id_promised_twice_alike_is_announced_once() {
+    let mut config = Config::default();
+    config.max_pushes(2);
+    let mut raw = Raw::against(Side::Client, config);
+    raw.control();
+    raw.pump();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(raw.conn.send_request(&mut raw.ct, &get_fields(), true).unwrap());
+    }
+    raw.pump();
+    let promised = request_fields("GET", "https", "a", "/same", &[]);
+    for id in ids {
+        let section = raw.section(&promised);
+        let mut bytes = Vec::new();
+        Frame::PushPromise { push_id: varint(1), field_section: &section }.encode(&mut bytes);
+        raw.t.write(id, &bytes).unwrap();
+    }
+    let events = raw.pump();
+    assert_eq!(raw.closed_with(), None);
+    let promises = events.iter().filter(|e| matches!(e, Event::PushPromise { .. })).count();
+    assert_eq!(promises, 1, "{events:?}");
 }
