@@ -17,9 +17,6 @@
 //! arguments are its internal state. Field names and shapes are the
 //! draft's CDDL, quoted beside the code that writes them.
 
-// The HTTP/3 connection layer that calls these is being written.
-#![allow(dead_code)]
-
 use quic_proto::StreamId;
 use quic_proto::qlog::JsonWriter;
 
@@ -49,7 +46,9 @@ pub(crate) enum PriorityElement {
     Push(u64),
 }
 
-/// Why a priority changed (the draft's `trigger`).
+/// Why a priority changed (the draft's `trigger`): the draft's whole
+/// vocabulary, some of which this layer never has a reason to say.
+#[allow(dead_code)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PriorityTrigger {
     /// A client's signal arrived (HEADERS' Priority field, PRIORITY_UPDATE).
@@ -60,7 +59,9 @@ pub(crate) enum PriorityTrigger {
     Other,
 }
 
-/// How the new priority was chosen (the draft's `reason`).
+/// How the new priority was chosen (the draft's `reason`): the draft's
+/// whole vocabulary.
+#[allow(dead_code)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PriorityReason {
     /// The client's signal, as it is.

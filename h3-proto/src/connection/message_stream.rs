@@ -575,6 +575,14 @@ impl Connection {
                         fields.iter().filter(|f| f.name == b"priority").map(|f| f.value.as_slice());
                     if let Ok(priority) = Priority::from_fields(values) {
                         let _ = t.set_priority(id, priority.transport_priority());
+                        crate::qlog::priority_updated(
+                            t,
+                            crate::qlog::PriorityElement::Stream(id),
+                            None,
+                            priority.to_field_value().as_bytes(),
+                            Some(crate::qlog::PriorityTrigger::ClientSignalReceived),
+                            Some(crate::qlog::PriorityReason::ClientSignalOnly),
+                        );
                     }
                 }
                 self.events.push_back(Event::Headers { stream: id, fields, end });

@@ -744,6 +744,14 @@ impl Connection {
         match self.side {
             Side::Server => {
                 t.set_priority(stream, priority.transport_priority())?;
+                crate::qlog::priority_updated(
+                    t,
+                    crate::qlog::PriorityElement::Stream(stream),
+                    None,
+                    priority.to_field_value().as_bytes(),
+                    Some(crate::qlog::PriorityTrigger::Local),
+                    Some(crate::qlog::PriorityReason::LocalPolicy),
+                );
                 Ok(())
             }
             Side::Client => {
@@ -843,6 +851,7 @@ impl Connection {
             self.send_uni(t, UniKind::Control, &bytes);
         }
         self.promises.remove(&push_id);
+        crate::qlog::push_resolved(t, Some(push_id), None, crate::qlog::PushDecision::Abandoned);
         Ok(())
     }
 

@@ -237,6 +237,7 @@ impl Connection {
             return;
         }
         self.messages.insert(id, Message::push_in(push_id, rest));
+        crate::qlog::push_resolved(t, Some(push_id), Some(id), crate::qlog::PushDecision::Claimed);
         self.events.push_back(Event::PushStream { push_id, stream: id });
         self.read_message(t, id);
     }
@@ -508,6 +509,7 @@ impl Connection {
                 }
             }
         }
+        crate::qlog::push_resolved(t, Some(push_id), None, crate::qlog::PushDecision::Abandoned);
         self.events.push_back(Event::PushCancelled { push_id });
     }
 
@@ -537,6 +539,14 @@ impl Connection {
             }
             if let Some(stream) = self.pushes.get(&element) {
                 let _ = t.set_priority(*stream, priority.transport_priority());
+                crate::qlog::priority_updated(
+                    t,
+                    crate::qlog::PriorityElement::Push(element),
+                    None,
+                    value,
+                    Some(crate::qlog::PriorityTrigger::ClientSignalReceived),
+                    Some(crate::qlog::PriorityReason::ClientSignalOnly),
+                );
             }
             return;
         }
@@ -555,7 +565,7 @@ impl Connection {
                 None,
                 value,
                 Some(crate::qlog::PriorityTrigger::ClientSignalReceived),
-                None,
+                Some(crate::qlog::PriorityReason::ClientSignalOnly),
             );
         } else if element >= self.next_request_id
             && self.early_priorities.len() < MAX_EARLY_PRIORITIES

@@ -15,6 +15,7 @@ mod errors;
 mod exchange;
 mod over_quic;
 mod push_goaway;
+mod qlog_events;
 mod qpack_streams;
 
 /// A client and a server connection over an in-memory pair.
