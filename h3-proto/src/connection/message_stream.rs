@@ -137,6 +137,14 @@ impl Message {
         self.priority_updated = true;
     }
 
+    /// Stops reading (the request's rest is not wanted): whether it was
+    /// still being read.
+    pub(super) fn stop_reading(&mut self) -> bool {
+        let was = self.receives && !self.recv_done;
+        self.recv_done = true;
+        was
+    }
+
     /// Whether both directions are over.
     pub(super) fn is_done(&self, _side: Side, _id: StreamId) -> bool {
         let sent = !self.sends || self.out_stopped || (self.out.finished() && self.out.is_empty());

@@ -634,7 +634,10 @@ impl Connection {
         self.finish(t, stream)
     }
 
-    /// Ends the message on `stream` (FIN after what is queued).
+    /// Ends the message on `stream` (FIN after what is queued). A server
+    /// that ends its response before the request's end was read stops
+    /// reading it (STOP_SENDING with H3_NO_ERROR): the rest of the request
+    /// is not wanted, and the stream's state can go.
     pub fn finish<T: Transport + ?Sized>(
         &mut self,
         t: &mut T,
@@ -648,6 +651,16 @@ impl Connection {
         }
         message.out.request_fin();
         message.out.flush(t, stream)?;
+        if self.side == Side::Server && message.stop_reading() {
+            //= https://www.rfc-editor.org/rfc/rfc9114#section-4.1
+            //# When the server does not need to receive the
+            //# remainder of the request, it MAY abort reading the request stream, send a
+            //# complete response, and cleanly close the sending part of the stream.  The error
+            //# code H3_NO_ERROR SHOULD be used when requesting that the client stop sending on
+            //# the request stream.
+            let _ = t.stop(stream, ErrorCode::H3_NO_ERROR.to_varint());
+            self.decoder.cancel_stream(stream.to_varint().into_inner());
+        }
         self.forget_if_done(stream);
         Ok(())
     }

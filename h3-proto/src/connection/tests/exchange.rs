@@ -253,3 +253,24 @@ fn send_calls_refuse_what_does_not_fit() {
         Err(SendError::InvalidState(_))
     ));
 }
+
+//= https://www.rfc-editor.org/rfc/rfc9114#section-4.1
+//= type=test
+//# The error
+//# code H3_NO_ERROR SHOULD be used when requesting that the client stop sending on
+//# the request stream.
+#[test]
+fn a_response_finished_before_the_request_stops_its_reading() {
+    let mut pair = Pair::new();
+    let fields = request_fields("POST", "https", "example.com", "/", &[]);
+    let id = pair.client.send_request(&mut pair.ct, &fields, false).unwrap();
+    pair.client.send_data(&mut pair.ct, id, b"part of a body").unwrap();
+    pair.pump();
+    pair.server.send_response(&mut pair.st, id, &response_fields(413, &[]), true).unwrap();
+    assert!(pair.server.is_idle(), "nothing more is read or sent");
+    assert_eq!(pair.ct.stopped(id), Some(ErrorCode::H3_NO_ERROR.to_varint()));
+    pair.pump();
+    // The client still gets the whole response.
+    let events = pair.take_client_events();
+    assert!(events.contains(&Event::Finished(id)), "{events:?}");
+}
