@@ -1,13 +1,18 @@
 //! Sans-I/O application protocols on quic-async connections
 //! (`Connection::with_proto`, `Connection::stream_events`), on loopback
 //! under async-std and smol: a tiny echo protocol driven by stream events
-//! against a client on stream objects; and the stream ownership rule.
+//! against a client on stream objects; HTTP/3 with h3-proto at both ends
+//! (the client is the `fetch` example's); and the stream ownership rule.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use h3_proto::message::response_fields;
+use h3_proto::qpack::Field;
+use h3_proto::transport::QuicTransport;
+use h3_proto::{Event, SendError};
 use quic_async::{Connection, Endpoint};
 use quic_proto::Version;
 use quic_proto::connection::{
@@ -15,7 +20,10 @@ use quic_proto::connection::{
 };
 use quic_proto::testing::{TestPki, client_config, server_config};
 use quic_proto::varint::VarInt;
-use quic_proto::{Dir, StreamId};
+use quic_proto::{Dir, Side, StreamId};
+
+#[path = "../examples/fetch/h3.rs"]
+mod fetch_h3;
 
 fn configs(alpn: &[u8], server_transport: TransportConfig) -> (ClientConfig, ServerConfig) {
     let pki = TestPki::new(11);
@@ -235,4 +243,104 @@ fn accept_bi_panics_once_an_application_protocol_owns_the_streams() {
         let _events = conn.stream_events();
         let _ = conn.accept_bi().await;
     });
+}
+
+/// An HTTP/3 server on h3-proto: `/size/N` answers N bytes, anything else
+/// 404.
+struct H3Server {
+    h3: h3_proto::Connection,
+    opened: bool,
+    /// Bodies being sent, and how far.
+    bodies: HashMap<StreamId, (Vec<u8>, usize)>,
+}
+
+impl H3Server {
+    fn step(&mut self, t: &mut QuicTransport<'_>, events: &[StreamEvent]) {
+        if !self.opened {
+            self.h3.open(t).unwrap();
+            self.opened = true;
+        }
+        for event in events {
+            self.h3.handle_stream_event(t, event);
+        }
+        while let Some(event) = self.h3.poll_event() {
+            let Event::Headers { stream, fields, .. } = event else { continue };
+            let path = fields.iter().find(|f| f.name == b":path").map(|f| f.value.clone());
+            let size = path.as_deref().and_then(|p| p.strip_prefix(b"/size/"));
+            match size.and_then(|s| std::str::from_utf8(s).ok()?.parse::<usize>().ok()) {
+                Some(len) => {
+                    let length = Field::new("content-length", len.to_string());
+                    let head = response_fields(200, &[length]);
+                    self.h3.send_response(t, stream, &head, false).unwrap();
+                    self.bodies.insert(stream, (payload(len, len), 0));
+                }
+                None => self.h3.send_response(t, stream, &response_fields(404, &[]), true).unwrap(),
+            }
+        }
+        let h3 = &mut self.h3;
+        self.bodies.retain(|&stream, (body, sent)| {
+            loop {
+                if *sent == body.len() {
+                    h3.finish(t, stream).unwrap();
+                    return false;
+                }
+                match h3.send_data(t, stream, &body[*sent..]) {
+                    Ok(n) => *sent += n,
+                    // Resumed after the stream's Writable event.
+                    Err(SendError::Blocked) => return true,
+                    Err(e) => panic!("{stream:?}: {e}"),
+                }
+            }
+        });
+    }
+}
+
+async fn h3_server(conn: Connection) {
+    let mut events = conn.stream_events();
+    let h3 = h3_proto::Connection::new(Side::Server, h3_proto::Config::default(), 7);
+    let mut server = H3Server { h3, opened: false, bodies: HashMap::new() };
+    let mut batch = Vec::new();
+    loop {
+        let step = conn
+            .with_proto(|c, now| server.step(&mut QuicTransport { connection: c, now }, &batch));
+        if step.is_err() {
+            return;
+        }
+        match events.next().await {
+            Ok(next) => batch = next,
+            Err(_) => return,
+        }
+    }
+}
+
+async fn h3_exchange() {
+    // Four request streams at a time: the client runs into the limit and
+    // sends the rest as the server raises it. A small send buffer: the
+    // bodies go out as Writable events let them.
+    let mut transport = TransportConfig::default();
+    transport.max_concurrent_bidi_streams(VarInt::from_u32(4)).send_buffer_per_stream(16 << 10);
+    let (_endpoint, conn) = pair(h3_proto::ALPN_H3, transport, h3_server).await;
+    let sizes = [0, 1, 1000, 70_000, 2_000_000, 5, 300_000, 64, 100_000, 7, 1 << 16, 3];
+    let mut paths: Vec<String> = sizes.iter().map(|n| format!("/size/{n}")).collect();
+    paths.push("/missing".into());
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let fetched = fetch_h3::get_all(&conn, "localhost", &paths, 4 << 20).await;
+    for (i, response) in fetched.responses.into_iter().enumerate() {
+        let response = response.unwrap_or_else(|e| panic!("{}: {e}", paths[i]));
+        match sizes.get(i) {
+            Some(&len) => {
+                assert_eq!(response.status, 200, "{}", paths[i]);
+                assert!(response.body == payload(len, len), "{}: body differs", paths[i]);
+            }
+            None => assert_eq!(response.status, 404),
+        }
+    }
+    println!("QPACK: {} dynamic table entries from the server", fetched.qpack_inserts);
+    // The client closed HTTP/3 with H3_NO_ERROR.
+    let _ = conn.closed().await;
+}
+
+#[test]
+fn h3_requests_and_responses_between_h3_proto_ends_on_quic_async() {
+    on_both_runtimes(h3_exchange);
 }
