@@ -37,13 +37,7 @@ impl Connection {
         &self,
         f: impl FnOnce(&mut quic_proto::connection::Connection) -> T,
     ) -> Result<T, ConnectionError> {
-        let mut state = self.shared.lock();
-        let out = match state.endpoint.connection(self.handle) {
-            Some(conn) => Ok(f(conn)),
-            None => Err(state.lost_reason(self.handle)),
-        };
-        state.wake_driver();
-        out
+        self.with_proto(|conn, _| f(conn))
     }
 
     fn open(&self, dir: Dir) -> OpenStream<'_> {
@@ -68,12 +62,22 @@ impl Connection {
     }
 
     /// The next bidirectional stream the peer opens.
+    ///
+    /// # Panics
+    ///
+    /// When an application protocol owns the peer's streams
+    /// ([`Connection::stream_events`] was called).
     pub async fn accept_bi(&self) -> Result<(SendStream, RecvStream), ConnectionError> {
         let id = self.accept(Dir::Bi).await?;
         Ok((SendStream::new(self.clone(), id), RecvStream::new(self.clone(), id)))
     }
 
     /// The next unidirectional stream the peer opens.
+    ///
+    /// # Panics
+    ///
+    /// When an application protocol owns the peer's streams
+    /// ([`Connection::stream_events`] was called).
     pub async fn accept_uni(&self) -> Result<RecvStream, ConnectionError> {
         let id = self.accept(Dir::Uni).await?;
         Ok(RecvStream::new(self.clone(), id))
@@ -237,6 +241,15 @@ impl Future for AcceptStream<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.conn.shared.lock();
         let h = self.conn.handle;
+        if state.conn(h).app.is_some() {
+            drop(state);
+            // Taking a stream here would steal it from the protocol that
+            // owns them: a bug in the caller, found at once.
+            panic!(
+                "accept_bi/accept_uni on a connection whose streams an application protocol \
+                 drives (Connection::stream_events was called)"
+            );
+        }
         let Some(conn) = state.endpoint.connection(h) else {
             return Poll::Ready(Err(state.lost_reason(h)));
         };

@@ -22,15 +22,24 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A sans-I/O application protocol (HTTP/3 from h3-proto, say) runs on
+//! the quic-proto connection itself rather than on stream objects:
+//! [`Connection::with_proto`] runs it on the connection, and
+//! [`Connection::stream_events`] wakes it with the connection's stream
+//! events; the peer's streams are then the protocol's to accept (the
+//! rule is on `stream_events`).
+//!
 //! What exists and what is missing: docs/status.md.
 
 #![deny(missing_docs)]
 
+mod app;
 mod connection;
 mod endpoint;
 mod shared;
 mod streams;
 
+pub use app::StreamEvents;
 pub use connection::{Closed, Connecting, Connection, ReadDatagram, SendDatagramError};
 pub use endpoint::{Accept, Endpoint, Incoming};
 pub use quic_proto;

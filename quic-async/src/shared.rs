@@ -8,7 +8,7 @@
 //! amount of work per poll and wakes itself if more is waiting, so it never
 //! holds its executor thread for long.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -48,6 +48,10 @@ pub(crate) struct ConnState {
     pub(crate) readers: HashMap<StreamId, Waker>,
     pub(crate) writers: HashMap<StreamId, Waker>,
     pub(crate) on_stopped: HashMap<StreamId, Waker>,
+    /// Set once an application protocol drives the streams itself
+    /// (`Connection::stream_events`): every stream event is also kept
+    /// here for it, and the peer's streams are its to accept.
+    pub(crate) app: Option<AppEvents>,
 }
 
 impl ConnState {
@@ -73,6 +77,84 @@ impl ConnState {
                 w.wake();
             }
         }
+        if let Some(w) = self.app.as_mut().and_then(|a| a.waker.take()) {
+            w.wake();
+        }
+    }
+
+    /// Wakes the futures a stream event concerns.
+    fn on_stream_event(&mut self, event: StreamEvent) {
+        if let Some(app) = &mut self.app {
+            app.push(event);
+        }
+        match event {
+            StreamEvent::Readable(id) => {
+                if let Some(w) = self.readers.remove(&id) {
+                    w.wake();
+                }
+            }
+            StreamEvent::Writable(id) => {
+                if let Some(w) = self.writers.remove(&id) {
+                    w.wake();
+                }
+            }
+            StreamEvent::Finished(id) => {
+                if let Some(w) = self.on_stopped.remove(&id) {
+                    w.wake();
+                }
+            }
+            StreamEvent::Stopped(id, _) => {
+                if let Some(w) = self.writers.remove(&id) {
+                    w.wake();
+                }
+                if let Some(w) = self.on_stopped.remove(&id) {
+                    w.wake();
+                }
+            }
+            // The application protocol accepts the peer's streams; no
+            // `accept_bi`/`accept_uni` waits then.
+            StreamEvent::Opened(dir) if self.app.is_none() => {
+                self.on_accept[dir_index(dir)].drain(..).for_each(Waker::wake);
+            }
+            StreamEvent::Available(dir) => {
+                self.on_open[dir_index(dir)].drain(..).for_each(Waker::wake);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The stream events an application protocol has not taken yet, each
+/// kept once: the same event again before it is taken adds nothing, so
+/// the queue is bounded by the number of streams, not by the peer's
+/// traffic (and the peer opens no more streams than the protocol makes
+/// room for by finishing with earlier ones).
+#[derive(Debug, Default)]
+pub(crate) struct AppEvents {
+    queue: VecDeque<StreamEvent>,
+    queued: HashSet<StreamEvent>,
+    /// The `StreamEvents` handle waiting for the queue to fill.
+    pub(crate) waker: Option<Waker>,
+}
+
+impl AppEvents {
+    pub(crate) fn push(&mut self, event: StreamEvent) {
+        if self.queued.insert(event) {
+            self.queue.push_back(event);
+        }
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Everything queued, oldest first.
+    pub(crate) fn take(&mut self) -> Vec<StreamEvent> {
+        self.queued.clear();
+        self.queue.drain(..).collect()
     }
 }
 
@@ -127,35 +209,7 @@ impl State {
                 c.handshake_done = true;
                 c.on_handshake.drain(..).for_each(Waker::wake);
             }
-            Event::Stream(StreamEvent::Readable(id)) => {
-                if let Some(w) = c.readers.remove(&id) {
-                    w.wake();
-                }
-            }
-            Event::Stream(StreamEvent::Writable(id)) => {
-                if let Some(w) = c.writers.remove(&id) {
-                    w.wake();
-                }
-            }
-            Event::Stream(StreamEvent::Finished(id)) => {
-                if let Some(w) = c.on_stopped.remove(&id) {
-                    w.wake();
-                }
-            }
-            Event::Stream(StreamEvent::Stopped(id, _)) => {
-                if let Some(w) = c.writers.remove(&id) {
-                    w.wake();
-                }
-                if let Some(w) = c.on_stopped.remove(&id) {
-                    w.wake();
-                }
-            }
-            Event::Stream(StreamEvent::Opened(dir)) => {
-                c.on_accept[dir_index(dir)].drain(..).for_each(Waker::wake);
-            }
-            Event::Stream(StreamEvent::Available(dir)) => {
-                c.on_open[dir_index(dir)].drain(..).for_each(Waker::wake);
-            }
+            Event::Stream(e) => c.on_stream_event(e),
             Event::DatagramReceived => c.on_datagram.drain(..).for_each(Waker::wake),
             Event::ConnectionLost(e) => {
                 c.lost = Some(e);

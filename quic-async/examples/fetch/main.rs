@@ -1,14 +1,24 @@
-//! Downloads hq-interop URLs over one QUIC connection (HTTP/0.9 on QUIC, the
-//! interop runner's protocol; HTTP/3 once h3-proto exists).
+//! Downloads URLs over one QUIC connection with HTTP/3, or with
+//! hq-interop (HTTP/0.9 over QUIC, the interop runner's protocol) when the
+//! server picks that.
 //!
 //! ```text
 //! cargo run -p quic-async --example fetch -- [--ca FILE | --insecure] [--output-dir DIR] URL...
 //! ```
 //!
-//! Every URL must name the same `https://host:port`. Each file is fetched
-//! on its own stream, all at once; with `--output-dir` each is saved under
-//! its last path segment, otherwise only its size is printed. Exit status:
-//! 0 all downloaded, 1 a download failed, 2 bad usage.
+//! Every URL must name the same `https://host:port`. The client offers the
+//! ALPNs `h3` then `hq-interop` and speaks whichever the server picks:
+//! HTTP/3 with h3-proto, the sans-I/O HTTP/3 layer, run on the connection
+//! through `Connection::with_proto` and `Connection::stream_events`
+//! (`h3.rs`); hq-interop with quic-async's stream objects (`hq.rs`). Each
+//! file is fetched on its own stream, all at once; per file the status
+//! (HTTP/3) and size are printed, and with `--output-dir` the body of each
+//! successful one is saved under its last path segment. Exit status: 0
+//! all downloaded (status 200), 1 a download failed or a status was not
+//! 200, 2 bad usage.
+
+mod h3;
+mod hq;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -16,7 +26,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures_lite::io::AsyncWriteExt;
 use quic_async::Endpoint;
 use quic_proto::connection::{ClientConfig, TransportConfig};
 use quic_proto::crypto::session::config::client_config;
@@ -25,8 +34,16 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 const HQ_INTEROP: &[u8] = b"hq-interop";
+/// The protocols offered, the first preferred.
+const ALPN: [&[u8]; 2] = [h3_proto::ALPN_H3, HQ_INTEROP];
 /// The largest file fetched.
 const MAX_FILE: usize = 1 << 30;
+
+/// A response: its status (HTTP/3 only; hq-interop has none) and body.
+struct Download {
+    status: Option<u16>,
+    body: Vec<u8>,
+}
 
 struct Args {
     ca: Option<PathBuf>,
@@ -85,8 +102,8 @@ fn tls(args: &Args) -> Result<ClientConfig, String> {
             if roots.add_parsable_certificates(certs).0 == 0 {
                 return Err(format!("no usable CA certificate in {}", ca.display()));
             }
-            client_config(provider, time, Arc::new(roots), None, vec![HQ_INTEROP.to_vec()])
-                .map_err(|e| e.to_string())?
+            let alpn = ALPN.iter().map(|a| a.to_vec()).collect();
+            client_config(provider, time, Arc::new(roots), None, alpn).map_err(|e| e.to_string())?
         }
         None => {
             let verifier = quic_mio::insecure::AnyCertificate::new(&provider);
@@ -96,7 +113,7 @@ fn tls(args: &Args) -> Result<ClientConfig, String> {
                 .dangerous()
                 .with_custom_certificate_verifier(verifier)
                 .with_no_client_auth();
-            tls.alpn_protocols = vec![HQ_INTEROP.to_vec()];
+            tls.alpn_protocols = ALPN.iter().map(|a| a.to_vec()).collect();
             tls
         }
     };
@@ -136,58 +153,62 @@ async fn fetch(args: Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .await
         .map_err(|e| format!("{remote}: {e}"))?;
-    eprintln!("connected to {remote} in {:.1} ms", start.elapsed().as_secs_f64() * 1e3);
-    let downloads = args.urls.iter().map(|url| {
-        let conn = conn.clone();
-        async move {
-            let (_, path) = split_url(url)?;
-            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
-            send.write_all(format!("GET {path}\r\n").as_bytes())
-                .await
-                .map_err(|e| e.to_string())?;
-            send.close().await.map_err(|e| e.to_string())?;
-            let body = recv.read_to_end(MAX_FILE).await.map_err(|e| format!("{url}: {e}"))?;
-            Ok::<_, String>((path.to_owned(), body))
+    let alpn = conn.alpn().unwrap_or_default();
+    eprintln!(
+        "connected to {remote} ({}) in {:.1} ms",
+        String::from_utf8_lossy(&alpn),
+        start.elapsed().as_secs_f64() * 1e3
+    );
+    let paths: Vec<&str> =
+        args.urls.iter().map(|u| split_url(u).map(|(_, p)| p)).collect::<Result<_, _>>()?;
+    // Per path: the response, or why there is none.
+    let results: Vec<Result<Download, String>> = match &alpn[..] {
+        h3_proto::ALPN_H3 => {
+            let fetched = h3::get_all(&conn, authority, &paths, MAX_FILE).await;
+            eprintln!("QPACK: {} dynamic table entries from the server", fetched.qpack_inserts);
+            let download = |r: h3::Response| Download { status: Some(r.status), body: r.body };
+            fetched.responses.into_iter().map(|r| r.map(download)).collect()
         }
-    });
-    let mut failed = None;
-    for result in join_all(downloads.collect()).await {
+        HQ_INTEROP => {
+            let bodies = hq::get_all(&conn, &paths, MAX_FILE).await;
+            conn.close(quic_proto::varint::VarInt::from_u32(0), b"");
+            bodies.into_iter().map(|r| r.map(|body| Download { status: None, body })).collect()
+        }
+        other => {
+            let other = String::from_utf8_lossy(other);
+            return Err(format!("the server chose ALPN {other:?}, which was not offered"));
+        }
+    };
+    let mut failed = 0;
+    for (path, result) in paths.iter().zip(results) {
         match result {
-            Ok((path, body)) => {
-                println!("{path}: {} bytes", body.len());
-                if let Some(dir) = &args.output_dir {
+            Ok(Download { status, body }) => {
+                match status {
+                    Some(status) => println!("{path}: {status}, {} bytes", body.len()),
+                    None => println!("{path}: {} bytes", body.len()),
+                }
+                if status.is_some_and(|s| s != 200) {
+                    failed += 1;
+                } else if let Some(dir) = &args.output_dir {
                     let name = path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("index");
                     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
                     std::fs::write(dir.join(name), body).map_err(|e| e.to_string())?;
                 }
             }
-            Err(e) => failed = Some(e),
-        }
-    }
-    conn.close(quic_proto::varint::VarInt::from_u32(0), b"");
-    let _ = conn.closed().await;
-    failed.map_or(Ok(()), Err)
-}
-
-/// Runs every future at once, on this task, and returns their outputs in
-/// order.
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if out.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *out = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
+            Err(e) => {
+                println!("{path}: failed: {e}");
+                failed += 1;
             }
         }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-    })
-    .await;
-    outputs.into_iter().map(|o| o.expect("every future completed")).collect()
+    }
+    let _ = conn.closed().await;
+    eprintln!(
+        "{} of {} downloaded in {:.1} ms",
+        paths.len() - failed,
+        paths.len(),
+        start.elapsed().as_secs_f64() * 1e3
+    );
+    if failed > 0 { Err(format!("{failed} of {} failed", paths.len())) } else { Ok(()) }
 }
 
 fn main() -> ExitCode {
