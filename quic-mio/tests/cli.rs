@@ -1,5 +1,6 @@
 //! The `quic` binary end to end on loopback: `quic server` and `quic client`
-//! as separate processes, and `quic demo`.
+//! as separate processes (over HTTP/3, their default, and hq-interop), and
+//! `quic demo`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -157,6 +158,67 @@ fn downloads_small_and_large_files_concurrently() {
     check_downloaded(&site, &["small.txt", "large.bin"]);
     assert!(stdout.contains("downloaded 2 files, 1049576 bytes"), "summary: {stdout}");
     assert!(stdout.contains("handshake") && stdout.contains("RTT") && stdout.contains("lost"));
+    // HTTP/3 is the default both ways; the second request found the
+    // `:authority` and `user-agent` the first one had (our encoder inserts
+    // a line the second time it sees it), in a 4096-byte table.
+    assert!(stdout.contains("; over h3, qpack: encoder table 4096 bytes"), "{stdout}");
+}
+
+/// The QPACK figures at the end of an h3 summary line: the encoder's
+/// table capacity and the decoder's inserts.
+fn qpack_figures(line: &str) -> (u64, u64) {
+    let rest = line.split("qpack: encoder table ").nth(1).unwrap_or_else(|| panic!("{line}"));
+    let (capacity, rest) = rest.split_once(" bytes, decoder inserts ").unwrap();
+    (capacity.parse().unwrap(), rest.trim().parse().unwrap())
+}
+
+/// `--alpn hq-interop` on either side still gets hq-interop, and a client
+/// that insists on h3 is refused in TLS by a server that does not speak it.
+#[test]
+fn hq_interop_still_works_both_ways() {
+    let site = Site::new();
+    let both = site.serve(&[]);
+    let hq = ["--alpn", "hq-interop"];
+    let stdout = check_success(&site.client(&both, &["/small.txt", "/large.bin"], &hq));
+    check_downloaded(&site, &["small.txt", "large.bin"]);
+    assert!(stdout.contains("downloaded 2 files, 1049576 bytes"), "{stdout}");
+    assert!(!stdout.contains("h3"), "hq-interop was spoken: {stdout}");
+
+    let hq_only = site.serve(&hq);
+    std::fs::remove_dir_all(site.path("out")).unwrap();
+    let stdout = check_success(&site.client(&hq_only, &["/large.bin"], &[]));
+    check_downloaded(&site, &["large.bin"]);
+    assert!(!stdout.contains("h3"), "the client fell back to hq-interop: {stdout}");
+    let (code, reason) = failure(&site.client(&hq_only, &["/small.txt"], &["--alpn", "h3"]));
+    assert_eq!(code, 5, "{reason}");
+    assert!(reason.contains("CRYPTO_ERROR(alert 120)"), "no_application_protocol: {reason}");
+}
+
+#[test]
+fn h3_missing_file_is_a_404() {
+    let site = Site::new();
+    let server = site.serve(&[]);
+    let (code, reason) = failure(&site.client(&server, &["/small.txt", "/nope.txt"], &[]));
+    assert_eq!(code, 6, "{reason}");
+    assert!(reason.ends_with("GET /nope.txt: not found (status 404)"), "{reason}");
+    assert!(!site.path("out").join("nope.txt").exists(), "no file for a failed download");
+}
+
+#[test]
+fn unknown_alpn_is_refused() {
+    for args in [
+        &["client", "https://127.0.0.1:9/x", "--alpn", "h3,h2", "--insecure"][..],
+        &["server", "--listen", "127.0.0.1:0", "--root", ".", "--alpn", "h2"][..],
+    ] {
+        let out = Command::new(QUIC).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.trim(),
+            "quic: unsupported ALPN \"h2\": this tool speaks h3 and hq-interop",
+            "{args:?}"
+        );
+    }
 }
 
 #[test]
@@ -186,6 +248,11 @@ fn paths_outside_the_root_look_missing_whether_or_not_they_exist() {
     let server = site.serve(&[]);
     let secret = site.path("secret.txt");
     let absolute = format!("/{}", secret.display());
+    // Both protocols share the check; each says "missing" its own way.
+    let answers = [
+        ("h3", "not found (status 404)"),
+        ("hq-interop", "not found (the server reset the stream, code 0x194)"),
+    ];
     let paths = [
         "/nope.txt",
         "/../secret.txt",
@@ -202,15 +269,15 @@ fn paths_outside_the_root_look_missing_whether_or_not_they_exist() {
         "/..%2fsecret.txt",
         absolute.as_str(),
     ];
-    for path in paths {
-        let (code, reason) = failure(&site.client(&server, &[path], &[]));
-        assert_eq!(code, 6, "{path}: {reason}");
-        assert!(
-            reason.ends_with(&format!(
-                "GET {path}: not found (the server reset the stream, code 0x194)"
-            )),
-            "{path} answers as a missing file: {reason}"
-        );
+    for (alpn, answer) in answers {
+        for path in paths {
+            let (code, reason) = failure(&site.client(&server, &[path], &["--alpn", alpn]));
+            assert_eq!(code, 6, "{alpn} {path}: {reason}");
+            assert!(
+                reason.ends_with(&format!("GET {path}: {answer}")),
+                "{alpn}: {path} answers as a missing file: {reason}"
+            );
+        }
     }
     assert!(!site.path("out").join("secret.txt").exists(), "no file for a failed download");
     assert_eq!(out_files(&site), Vec::<String>::new(), "no temporary file left either");
@@ -234,15 +301,23 @@ fn server_prints_a_line_when_a_connection_ends() {
         }
     });
     let next_line = || rx.recv_timeout(std::time::Duration::from_secs(5)).expect("a stderr line");
-    for _ in 0..2 {
-        check_success(&site.client(&server, &["/small.txt"], &[]));
-        let line = next_line();
-        assert!(line.starts_with("quic: 127.0.0.1:"), "the peer's address: {line}");
-        assert!(
-            line.ends_with(" closed: closed by the peer's application: code 0: done"),
-            "the reason: {line}"
-        );
-    }
+    // HTTP/3: the close code named, and what QPACK did on the connection.
+    check_success(&site.client(&server, &["/small.txt", "/large.bin"], &[]));
+    let line = next_line();
+    assert!(line.starts_with("quic: 127.0.0.1:"), "the peer's address: {line}");
+    assert!(
+        line.contains(" closed: closed by the peer's application: code 0x100 (H3_NO_ERROR): done; h3, qpack: encoder table 4096 bytes, decoder inserts "),
+        "the reason: {line}"
+    );
+    // The client's encoder inserted its `:authority` and `user-agent`
+    // lines for its second request.
+    assert!(qpack_figures(&line).1 >= 2, "{line}");
+    check_success(&site.client(&server, &["/small.txt"], &["--alpn", "hq-interop"]));
+    let line = next_line();
+    assert!(
+        line.ends_with(" closed: closed by the peer's application: code 0: done"),
+        "the reason: {line}"
+    );
     // A client that rejects the certificate: the server learns why.
     let output = Command::new(QUIC)
         .args(["client", &format!("https://localhost:{}/small.txt", server.port())])
@@ -255,17 +330,25 @@ fn server_prints_a_line_when_a_connection_ends() {
     assert!(line.contains(" closed: closed by the peer: CRYPTO_ERROR"), "{line}");
     // A client whose download fails closes its connection at once (the
     // server would otherwise wait for its 30 s idle timeout).
-    assert_eq!(failure(&site.client(&server, &["/nope.txt"], &[])).0, 6);
+    assert_eq!(failure(&site.client(&server, &["/nope.txt"], &["--alpn", "hq-interop"])).0, 6);
     let line = next_line();
     assert!(
         line.ends_with(" closed: closed by the peer's application: code 1: download failed"),
+        "{line}"
+    );
+    assert_eq!(failure(&site.client(&server, &["/nope.txt"], &[])).0, 6);
+    let line = next_line();
+    assert!(
+        line.contains(" closed: closed by the peer's application: code 0x100 (H3_NO_ERROR): download failed; h3, "),
         "{line}"
     );
     assert!(rx.try_recv().is_err(), "one line per connection");
 }
 
 /// SIGINT closes the open connections (the client learns why at once),
-/// completes their qlog files, and exits 0.
+/// completes their qlog files, and exits 0. Over HTTP/3 a GOAWAY comes
+/// first; a response still in flight half a second later is cut off by
+/// the close (H3_NO_ERROR).
 #[test]
 fn sigint_shuts_the_server_down_gracefully() {
     let site = Site::new();
@@ -301,7 +384,7 @@ fn sigint_shuts_the_server_down_gracefully() {
     assert_eq!(code, 3, "closed by the peer: {reason}");
     assert!(
         reason.contains(
-            "connection lost: closed by the peer's application: code 0: server shutting down"
+            "connection lost: closed by the peer's application: code 0x100 (H3_NO_ERROR): server shutting down"
         ),
         "{reason}"
     );
@@ -313,6 +396,10 @@ fn sigint_shuts_the_server_down_gracefully() {
     let log = std::fs::read_to_string(entry).unwrap();
     assert!(log.ends_with("}\n"), "complete records");
     assert!(log.contains("\"name\":\"quic:connection_closed\""), "the close is logged");
+    // The GOAWAY went out before the close (the H3 events are in the
+    // connection's qlog).
+    let goaway = log.find("\"frame_type\":\"goaway\"").expect("a GOAWAY in the qlog");
+    assert!(goaway < log.find("quic:connection_closed").unwrap(), "GOAWAY, then the close");
 }
 
 /// The bytes in the part files of the output directory.
@@ -521,19 +608,4 @@ fn perf_measures_with_and_without_gso() {
     let stdout = check_success(&output);
     assert!(!stdout.contains("GSO/GRO on:"), "only the off run: {stdout}");
     perf_figures(&stdout, "off");
-}
-
-/// HTTP/3 does not exist yet: asking for it is a clear usage error, never
-/// hq-interop spoken under the h3 name.
-#[test]
-fn asking_for_h3_is_a_clear_error() {
-    for args in [
-        &["client", "https://127.0.0.1:9/x", "--alpn", "h3", "--insecure"][..],
-        &["server", "--listen", "127.0.0.1:0", "--root", ".", "--alpn", "h3"][..],
-    ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_quic")).args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("HTTP/3 (h3) is not implemented yet"), "{args:?}: {stderr}");
-    }
 }

@@ -69,6 +69,7 @@ fn run_in(args: &DemoArgs, size: u64, dir: &std::path::Path) -> Result<(), Failu
     let result = client::download(Options {
         server: addr,
         server_name: "localhost".to_owned(),
+        authority: format!("localhost:{}", addr.port()),
         paths: vec!["/demo.bin".to_owned()],
         tls: client_tls,
         version: Version::V1,

@@ -175,6 +175,7 @@ fn measure(dir: &Path, offload: bool) -> Result<Run, Failure> {
         let summary = client::download(Options {
             server: addr,
             server_name: "localhost".to_owned(),
+            authority: format!("localhost:{}", addr.port()),
             paths: vec!["/perf.bin".to_owned()],
             tls: client_tls,
             version: Version::V1,
