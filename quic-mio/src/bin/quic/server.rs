@@ -234,6 +234,9 @@ impl Files {
             DriverEvent::Accepted(h) => {
                 if let Some(conn) = endpoint.connection(h) {
                     self.open.insert(h, conn.remote_address());
+                    if conn.alpn() == Some(h3_proto::ALPN_H3) {
+                        self.h3.start(conn, h, now);
+                    }
                 }
                 return;
             }

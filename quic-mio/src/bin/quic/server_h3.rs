@@ -65,9 +65,43 @@ impl H3Server {
         self.conns.contains_key(&h)
     }
 
-    /// One event of a connection whose handshake chose `h3`. HTTP/3 starts
-    /// (control and QPACK streams, SETTINGS) with the first event after
-    /// the handshake completed.
+    /// Starts HTTP/3 on a connection whose handshake chose `h3`: the
+    /// control stream with SETTINGS and the QPACK streams. Call from the
+    /// moment the connection is accepted: the SETTINGS then go out in
+    /// 0.5-RTT data with the server's handshake flight, in time for a
+    /// client that sends its requests right after its handshake (as
+    /// ngtcp2's does) to let its QPACK encoder use this end's table. Until
+    /// the client's transport parameters allow the streams, this does
+    /// nothing and is tried again with the next event.
+    pub(crate) fn start(&mut self, conn: &mut Connection, h: ConnectionHandle, now: Instant) {
+        let Entry::Vacant(slot) = self.conns.entry(h) else { return };
+        let mut t = QuicTransport { connection: conn, now };
+        let mut h3 = h3_proto::Connection::new(Side::Server, Config::default(), grease_seed());
+        if h3.open(&mut t).is_err() {
+            if t.connection.is_handshake_complete() {
+                //= https://www.rfc-editor.org/rfc/rfc9114#section-6.2
+                //# Therefore, the transport parameters sent by both clients and
+                //# servers MUST allow the peer to create at least three unidirectional
+                //# streams.
+                let code = ErrorCode::H3_GENERAL_PROTOCOL_ERROR.to_varint();
+                t.connection.close(now, code, b"fewer than 3 unidirectional streams allowed");
+            }
+            return;
+        }
+        // Streams the client opened before now raised their events before
+        // this layer existed.
+        h3.handle_all(&mut t);
+        slot.insert(H3Conn {
+            h3,
+            bodies: HashMap::new(),
+            error: None,
+            going_away: false,
+            closed: false,
+            scratch: vec![0; 16 << 10],
+        });
+    }
+
+    /// One event of a connection whose handshake chose `h3`.
     pub(crate) fn handle_event(
         &mut self,
         conn: &mut Connection,
@@ -76,35 +110,9 @@ impl H3Server {
         event: &Event,
         root: &Path,
     ) {
-        let mut t = QuicTransport { connection: conn, now };
-        if let Entry::Vacant(slot) = self.conns.entry(h) {
-            if !t.connection.is_handshake_complete() {
-                return;
-            }
-            let mut h3 = h3_proto::Connection::new(Side::Server, Config::default(), grease_seed());
-            if h3.open(&mut t).is_err() {
-                //= https://www.rfc-editor.org/rfc/rfc9114#section-6.2
-                //# Therefore, the transport parameters sent by both clients and
-                //# servers MUST allow the peer to create at least three unidirectional
-                //# streams.
-                let code = ErrorCode::H3_GENERAL_PROTOCOL_ERROR.to_varint();
-                t.connection.close(now, code, b"fewer than 3 unidirectional streams allowed");
-                return;
-            }
-            // Streams the client opened before now raised their events
-            // before this layer existed.
-            h3.handle_all(&mut t);
-            let c = H3Conn {
-                h3,
-                bodies: HashMap::new(),
-                error: None,
-                going_away: false,
-                closed: false,
-                scratch: vec![0; 16 << 10],
-            };
-            slot.insert(c);
-        }
+        self.start(conn, h, now);
         let Some(c) = self.conns.get_mut(&h) else { return };
+        let mut t = QuicTransport { connection: conn, now };
         if let Event::Stream(e) = event {
             // First: what HTTP/3 queued on a writable stream goes before
             // more of the body.
