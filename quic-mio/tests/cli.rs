@@ -204,6 +204,198 @@ fn h3_missing_file_is_a_404() {
     assert!(!site.path("out").join("nope.txt").exists(), "no file for a failed download");
 }
 
+/// More requests than the server's stream limit (100 at once): the rest go
+/// out as the server raises it (MAX_STREAMS, then `SendError::StreamLimit`
+/// no more).
+#[test]
+fn h3_requests_beyond_the_stream_limit_wait_for_more_streams() {
+    let site = Site::new();
+    let server = site.serve(&[]);
+    let paths = vec!["/small.txt"; 150];
+    let stdout = check_success(&site.client(&server, &paths, &[]));
+    assert!(stdout.contains("downloaded 150 files, 150000 bytes"), "{stdout}");
+    assert!(stdout.contains("over h3"), "{stdout}");
+    check_downloaded(&site, &["small.txt"]);
+    assert_eq!(out_files(&site), ["small.txt"], "no part file left");
+}
+
+/// One HTTP/3 response as [`h3_requests`] saw it.
+#[derive(Debug, Default)]
+struct H3Response {
+    fields: Vec<h3_proto::qpack::Field>,
+    body: Vec<u8>,
+    done: bool,
+}
+
+impl H3Response {
+    fn field(&self, name: &str) -> Option<String> {
+        let field = self.fields.iter().find(|f| f.name == name.as_bytes())?;
+        Some(String::from_utf8_lossy(&field.value).into_owned())
+    }
+}
+
+/// Sends `(method, path, body)` requests to the server on `port` over one
+/// HTTP/3 connection, all at once after its SETTINGS, and returns the
+/// responses in order: what `quic client` cannot ask (HEAD, other methods,
+/// request bodies), from a client made of the quic-mio driver and
+/// h3-proto.
+fn h3_requests(port: u16, requests: &[(&str, &str, &[u8])]) -> Vec<H3Response> {
+    use h3_proto::Event as H3Event;
+    use h3_proto::transport::QuicTransport;
+    use quic_mio::DriverEvent;
+    use quic_proto::connection::Event;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(quic_mio::insecure::AnyCertificate::new(&provider))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![h3_proto::ALPN_H3.to_vec()];
+    let config = quic_proto::connection::ClientConfig {
+        tls: Arc::new(tls),
+        transport: Arc::default(),
+        version: quic_proto::Version::V1,
+    };
+    let bind = "127.0.0.1:0".parse().unwrap();
+    let mut driver =
+        quic_mio::Driver::bind(bind, quic_proto::endpoint::EndpointConfig::default(), None)
+            .unwrap();
+    let mut poll = mio::Poll::new().unwrap();
+    driver.register(poll.registry(), mio::Token(0)).unwrap();
+    let addr = ([127, 0, 0, 1], port).into();
+    let handle = driver.connect(driver.now(), &config, "localhost", addr).unwrap();
+    let mut h3 = h3_proto::Connection::new(quic_proto::Side::Client, Default::default(), 7);
+    let mut responses: Vec<H3Response> = requests.iter().map(|_| H3Response::default()).collect();
+    let mut streams = HashMap::new();
+    let mut opened = false;
+    let mut buf = vec![0; 1 << 16];
+    let mut events = mio::Events::with_capacity(64);
+    let started = std::time::Instant::now();
+    while !responses.iter().all(|r| r.done) {
+        assert!(started.elapsed() < Duration::from_secs(10), "no answers: {responses:?}");
+        let now = driver.now();
+        let timeout = driver
+            .timeout(now)
+            .map_or(Duration::from_millis(50), |t| t.min(Duration::from_millis(50)));
+        poll.poll(&mut events, Some(timeout)).unwrap();
+        let now = driver.now();
+        for event in events.iter() {
+            driver.handle_mio_event(now, event);
+        }
+        driver.process(now, |endpoint, event| {
+            let DriverEvent::Connection(h, event) = event else { return };
+            let Some(conn) = endpoint.connection(h) else { return };
+            let mut t = QuicTransport { connection: conn, now };
+            // The server's streams may be reported before the handshake
+            // completes (its SETTINGS are 0.5-RTT data), but sections go
+            // out only once this end's streams are open: `handle_all`
+            // catches up on what came before.
+            if !opened && t.connection.is_handshake_complete() {
+                h3.open(&mut t).unwrap();
+                h3.handle_all(&mut t);
+                opened = true;
+            }
+            match &event {
+                Event::Stream(e) if opened => h3.handle_stream_event(&mut t, e),
+                Event::ConnectionLost(e) => panic!("connection lost: {e}"),
+                _ => {}
+            }
+            while let Some(event) = h3.poll_event() {
+                match event {
+                    H3Event::Settings(_) => {
+                        for (index, (method, path, body)) in requests.iter().enumerate() {
+                            let authority = format!("localhost:{port}");
+                            let fields = h3_proto::message::request_fields(
+                                method,
+                                "https",
+                                &authority,
+                                path,
+                                &[],
+                            );
+                            let id = h3.send_request(&mut t, &fields, body.is_empty()).unwrap();
+                            if !body.is_empty() {
+                                // One DATA frame (at most 64 KiB): what the
+                                // transport does not take yet, h3-proto queues.
+                                assert_eq!(h3.send_data(&mut t, id, body).unwrap(), body.len());
+                                h3.finish(&mut t, id).unwrap();
+                            }
+                            streams.insert(id, index);
+                        }
+                    }
+                    H3Event::Headers { stream, fields, .. } => {
+                        responses[streams[&stream]].fields = fields;
+                    }
+                    H3Event::Data(stream) => loop {
+                        let n = h3.recv_data(&mut t, stream, &mut buf);
+                        if n == 0 {
+                            break;
+                        }
+                        responses[streams[&stream]].body.extend_from_slice(&buf[..n]);
+                    },
+                    H3Event::Finished(stream) => responses[streams[&stream]].done = true,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        });
+    }
+    let now = driver.now();
+    if let Some(conn) = driver.connection(handle) {
+        conn.close(now, h3_proto::error::ErrorCode::H3_NO_ERROR.to_varint(), b"done");
+    }
+    driver.flush(now);
+    responses
+}
+
+/// GET and HEAD of a file (HEAD: the same fields, no body), 404 for a
+/// missing one, 405 with `allow` for other methods; request bodies are
+/// read and dropped.
+#[test]
+fn h3_server_answers_head_and_refuses_other_methods() {
+    let site = Site::new();
+    let server = site.serve(&[]);
+    let body = data(30_000, 3);
+    let responses = h3_requests(
+        server.port(),
+        &[
+            ("GET", "/small.txt", b""),
+            ("HEAD", "/large.bin", b""),
+            ("HEAD", "/nope.txt", b""),
+            ("GET", "/../secret.txt", b""),
+            ("POST", "/small.txt", &body),
+            ("DELETE", "/small.txt", b""),
+            ("GET", "/large.bin", &body),
+        ],
+    );
+    let status = |r: &H3Response| r.field(":status").unwrap();
+    let [get, head, head_missing, outside, post, delete, get_with_body] = &responses[..] else {
+        panic!("{responses:?}")
+    };
+    assert_eq!(status(get), "200");
+    assert_eq!(get.body, data(1000, 1));
+    assert_eq!(get.field("content-length").as_deref(), Some("1000"));
+    assert_eq!(get.field("content-type").as_deref(), Some("text/plain"));
+    assert_eq!(status(head), "200");
+    assert_eq!(head.field("content-length").as_deref(), Some("1048576"), "{head:?}");
+    assert_eq!(head.field("content-type").as_deref(), Some("application/octet-stream"));
+    assert!(head.body.is_empty(), "HEAD has no body");
+    assert_eq!(status(head_missing), "404");
+    assert!(head_missing.body.is_empty(), "HEAD has no body");
+    assert_eq!(status(outside), "404", "outside the root looks missing");
+    assert_eq!(outside.body, b"not found\n");
+    for refused in [post, delete] {
+        assert_eq!(status(refused), "405", "{refused:?}");
+        assert_eq!(refused.field("allow").as_deref(), Some("GET, HEAD"));
+        assert_eq!(refused.body, b"method not allowed\n");
+    }
+    assert_eq!(status(get_with_body), "200");
+    assert_eq!(get_with_body.body, data(1 << 20, 2), "the request's body changed nothing");
+}
+
 #[test]
 fn unknown_alpn_is_refused() {
     for args in [

@@ -539,7 +539,10 @@ impl State {
         start: Instant,
         event: &Event,
     ) {
-        if let Event::HandshakeCompleted = event {
+        // The protocol is chosen at the first event after the handshake
+        // completed, whichever it is: stream events of the server's
+        // 0.5-RTT data can come before `HandshakeCompleted`.
+        if self.handshake.is_none() && conn.is_handshake_complete() {
             self.handshake = Some(now.saturating_duration_since(start));
             self.requested = Some(now);
             if conn.alpn() == Some(h3_proto::ALPN_H3) {
@@ -551,7 +554,7 @@ impl State {
         }
         if let Some(h3) = &mut self.h3 {
             h3.handle_event(conn, now, event, &mut self.downloads);
-        } else {
+        } else if self.handshake.is_some() {
             match event {
                 Event::Stream(StreamEvent::Available(Dir::Bi)) => self.open_streams(conn),
                 Event::Stream(StreamEvent::Readable(id)) => self.read(conn, now, *id),
