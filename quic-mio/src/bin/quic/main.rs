@@ -74,7 +74,7 @@ enum Command {
     Server(ServerArgs),
     /// Download URLs (`https://host:port/path`) over one connection.
     Client(ClientArgs),
-    /// Serve and download a generated file on loopback, verify it, print figures.
+    /// Serve and download a generated file on loopback (hq-interop), verify it, print figures.
     Demo(DemoArgs),
     /// Measure loopback transfers with GSO/GRO on and off: MB/s, CPU per GiB.
     Perf(PerfArgs),
