@@ -22,7 +22,7 @@ const QUIC: Token = Token(0);
 const STATUS: Token = Token(1);
 
 fn main() -> io::Result<()> {
-    // TLS: a self-signed certificate, ALPN hq-interop (what `quic client` offers).
+    // TLS: a self-signed certificate, ALPN hq-interop (`quic client` offers h3, then hq-interop).
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
         .map_err(io::Error::other)?;
     let key = PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());

@@ -1,5 +1,6 @@
 //! The `quic` binary end to end on loopback: `quic server` and `quic client`
-//! as separate processes, and `quic demo`.
+//! as separate processes (over HTTP/3, their default, and hq-interop), and
+//! `quic demo`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -157,6 +158,259 @@ fn downloads_small_and_large_files_concurrently() {
     check_downloaded(&site, &["small.txt", "large.bin"]);
     assert!(stdout.contains("downloaded 2 files, 1049576 bytes"), "summary: {stdout}");
     assert!(stdout.contains("handshake") && stdout.contains("RTT") && stdout.contains("lost"));
+    // HTTP/3 is the default both ways; the second request found the
+    // `:authority` and `user-agent` the first one had (our encoder inserts
+    // a line the second time it sees it), in a 4096-byte table.
+    assert!(stdout.contains("; over h3, qpack: encoder table 4096 bytes"), "{stdout}");
+}
+
+/// The QPACK figures at the end of an h3 summary line: the encoder's
+/// table capacity and the decoder's inserts.
+fn qpack_figures(line: &str) -> (u64, u64) {
+    let rest = line.split("qpack: encoder table ").nth(1).unwrap_or_else(|| panic!("{line}"));
+    let (capacity, rest) = rest.split_once(" bytes, decoder inserts ").unwrap();
+    (capacity.parse().unwrap(), rest.trim().parse().unwrap())
+}
+
+/// `--alpn hq-interop` on either side still gets hq-interop, and a client
+/// that insists on h3 is refused in TLS by a server that does not speak it.
+#[test]
+fn hq_interop_still_works_both_ways() {
+    let site = Site::new();
+    let both = site.serve(&[]);
+    let hq = ["--alpn", "hq-interop"];
+    let stdout = check_success(&site.client(&both, &["/small.txt", "/large.bin"], &hq));
+    check_downloaded(&site, &["small.txt", "large.bin"]);
+    assert!(stdout.contains("downloaded 2 files, 1049576 bytes"), "{stdout}");
+    assert!(!stdout.contains("h3"), "hq-interop was spoken: {stdout}");
+
+    let hq_only = site.serve(&hq);
+    std::fs::remove_dir_all(site.path("out")).unwrap();
+    let stdout = check_success(&site.client(&hq_only, &["/large.bin"], &[]));
+    check_downloaded(&site, &["large.bin"]);
+    assert!(!stdout.contains("h3"), "the client fell back to hq-interop: {stdout}");
+    let (code, reason) = failure(&site.client(&hq_only, &["/small.txt"], &["--alpn", "h3"]));
+    assert_eq!(code, 5, "{reason}");
+    assert!(reason.contains("CRYPTO_ERROR(alert 120)"), "no_application_protocol: {reason}");
+}
+
+#[test]
+fn h3_missing_file_is_a_404() {
+    let site = Site::new();
+    let server = site.serve(&[]);
+    let (code, reason) = failure(&site.client(&server, &["/small.txt", "/nope.txt"], &[]));
+    assert_eq!(code, 6, "{reason}");
+    assert!(reason.ends_with("GET /nope.txt: not found (status 404)"), "{reason}");
+    assert!(!site.path("out").join("nope.txt").exists(), "no file for a failed download");
+}
+
+/// More requests than the server's stream limit (100 at once): the rest go
+/// out as the server raises it (MAX_STREAMS, then `SendError::StreamLimit`
+/// no more).
+#[test]
+fn h3_requests_beyond_the_stream_limit_wait_for_more_streams() {
+    let site = Site::new();
+    let server = site.serve(&[]);
+    let paths = vec!["/small.txt"; 150];
+    let stdout = check_success(&site.client(&server, &paths, &[]));
+    assert!(stdout.contains("downloaded 150 files, 150000 bytes"), "{stdout}");
+    assert!(stdout.contains("over h3"), "{stdout}");
+    check_downloaded(&site, &["small.txt"]);
+    assert_eq!(out_files(&site), ["small.txt"], "no part file left");
+}
+
+/// One HTTP/3 response as [`h3_requests`] saw it.
+#[derive(Debug, Default)]
+struct H3Response {
+    fields: Vec<h3_proto::qpack::Field>,
+    body: Vec<u8>,
+    done: bool,
+}
+
+impl H3Response {
+    fn field(&self, name: &str) -> Option<String> {
+        let field = self.fields.iter().find(|f| f.name == name.as_bytes())?;
+        Some(String::from_utf8_lossy(&field.value).into_owned())
+    }
+}
+
+/// Sends `(method, path, body)` requests to the server on `port` over one
+/// HTTP/3 connection, all at once after its SETTINGS, and returns the
+/// responses in order: what `quic client` cannot ask (HEAD, other methods,
+/// request bodies), from a client made of the quic-mio driver and
+/// h3-proto.
+fn h3_requests(port: u16, requests: &[(&str, &str, &[u8])]) -> Vec<H3Response> {
+    use h3_proto::Event as H3Event;
+    use h3_proto::transport::QuicTransport;
+    use quic_mio::DriverEvent;
+    use quic_proto::connection::Event;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(quic_mio::insecure::AnyCertificate::new(&provider))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![h3_proto::ALPN_H3.to_vec()];
+    let config = quic_proto::connection::ClientConfig {
+        tls: Arc::new(tls),
+        transport: Arc::default(),
+        version: quic_proto::Version::V1,
+    };
+    let bind = "127.0.0.1:0".parse().unwrap();
+    let mut driver =
+        quic_mio::Driver::bind(bind, quic_proto::endpoint::EndpointConfig::default(), None)
+            .unwrap();
+    let mut poll = mio::Poll::new().unwrap();
+    driver.register(poll.registry(), mio::Token(0)).unwrap();
+    let addr = ([127, 0, 0, 1], port).into();
+    let handle = driver.connect(driver.now(), &config, "localhost", addr).unwrap();
+    let mut h3 = h3_proto::Connection::new(quic_proto::Side::Client, Default::default(), 7);
+    let mut responses: Vec<H3Response> = requests.iter().map(|_| H3Response::default()).collect();
+    let mut streams = HashMap::new();
+    let mut opened = false;
+    let mut buf = vec![0; 1 << 16];
+    let mut events = mio::Events::with_capacity(64);
+    let started = std::time::Instant::now();
+    while !responses.iter().all(|r| r.done) {
+        assert!(started.elapsed() < Duration::from_secs(10), "no answers: {responses:?}");
+        let now = driver.now();
+        let timeout = driver
+            .timeout(now)
+            .map_or(Duration::from_millis(50), |t| t.min(Duration::from_millis(50)));
+        poll.poll(&mut events, Some(timeout)).unwrap();
+        let now = driver.now();
+        for event in events.iter() {
+            driver.handle_mio_event(now, event);
+        }
+        driver.process(now, |endpoint, event| {
+            let DriverEvent::Connection(h, event) = event else { return };
+            let Some(conn) = endpoint.connection(h) else { return };
+            let mut t = QuicTransport { connection: conn, now };
+            // The server's streams may be reported before the handshake
+            // completes (its SETTINGS are 0.5-RTT data), but sections go
+            // out only once this end's streams are open: `handle_all`
+            // catches up on what came before.
+            if !opened && t.connection.is_handshake_complete() {
+                h3.open(&mut t).unwrap();
+                h3.handle_all(&mut t);
+                opened = true;
+            }
+            match &event {
+                Event::Stream(e) if opened => h3.handle_stream_event(&mut t, e),
+                Event::ConnectionLost(e) => panic!("connection lost: {e}"),
+                _ => {}
+            }
+            while let Some(event) = h3.poll_event() {
+                match event {
+                    H3Event::Settings(_) => {
+                        for (index, (method, path, body)) in requests.iter().enumerate() {
+                            let authority = format!("localhost:{port}");
+                            let fields = h3_proto::message::request_fields(
+                                method,
+                                "https",
+                                &authority,
+                                path,
+                                &[],
+                            );
+                            let id = h3.send_request(&mut t, &fields, body.is_empty()).unwrap();
+                            if !body.is_empty() {
+                                // One DATA frame (at most 64 KiB): what the
+                                // transport does not take yet, h3-proto queues.
+                                assert_eq!(h3.send_data(&mut t, id, body).unwrap(), body.len());
+                                h3.finish(&mut t, id).unwrap();
+                            }
+                            streams.insert(id, index);
+                        }
+                    }
+                    H3Event::Headers { stream, fields, .. } => {
+                        responses[streams[&stream]].fields = fields;
+                    }
+                    H3Event::Data(stream) => loop {
+                        let n = h3.recv_data(&mut t, stream, &mut buf);
+                        if n == 0 {
+                            break;
+                        }
+                        responses[streams[&stream]].body.extend_from_slice(&buf[..n]);
+                    },
+                    H3Event::Finished(stream) => responses[streams[&stream]].done = true,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        });
+    }
+    let now = driver.now();
+    if let Some(conn) = driver.connection(handle) {
+        conn.close(now, h3_proto::error::ErrorCode::H3_NO_ERROR.to_varint(), b"done");
+    }
+    driver.flush(now);
+    responses
+}
+
+/// GET and HEAD of a file (HEAD: the same fields, no body), 404 for a
+/// missing one, 405 with `allow` for other methods; request bodies are
+/// read and dropped.
+#[test]
+fn h3_server_answers_head_and_refuses_other_methods() {
+    let site = Site::new();
+    let server = site.serve(&[]);
+    let body = data(30_000, 3);
+    let responses = h3_requests(
+        server.port(),
+        &[
+            ("GET", "/small.txt", b""),
+            ("HEAD", "/large.bin", b""),
+            ("HEAD", "/nope.txt", b""),
+            ("GET", "/../secret.txt", b""),
+            ("POST", "/small.txt", &body),
+            ("DELETE", "/small.txt", b""),
+            ("GET", "/large.bin", &body),
+        ],
+    );
+    let status = |r: &H3Response| r.field(":status").unwrap();
+    let [get, head, head_missing, outside, post, delete, get_with_body] = &responses[..] else {
+        panic!("{responses:?}")
+    };
+    assert_eq!(status(get), "200");
+    assert_eq!(get.body, data(1000, 1));
+    assert_eq!(get.field("content-length").as_deref(), Some("1000"));
+    assert_eq!(get.field("content-type").as_deref(), Some("text/plain"));
+    assert_eq!(status(head), "200");
+    assert_eq!(head.field("content-length").as_deref(), Some("1048576"), "{head:?}");
+    assert_eq!(head.field("content-type").as_deref(), Some("application/octet-stream"));
+    assert!(head.body.is_empty(), "HEAD has no body");
+    assert_eq!(status(head_missing), "404");
+    assert!(head_missing.body.is_empty(), "HEAD has no body");
+    assert_eq!(status(outside), "404", "outside the root looks missing");
+    assert_eq!(outside.body, b"not found\n");
+    for refused in [post, delete] {
+        assert_eq!(status(refused), "405", "{refused:?}");
+        assert_eq!(refused.field("allow").as_deref(), Some("GET, HEAD"));
+        assert_eq!(refused.body, b"method not allowed\n");
+    }
+    assert_eq!(status(get_with_body), "200");
+    assert_eq!(get_with_body.body, data(1 << 20, 2), "the request's body changed nothing");
+}
+
+#[test]
+fn unknown_alpn_is_refused() {
+    for args in [
+        &["client", "https://127.0.0.1:9/x", "--alpn", "h3,h2", "--insecure"][..],
+        &["server", "--listen", "127.0.0.1:0", "--root", ".", "--alpn", "h2"][..],
+    ] {
+        let out = Command::new(QUIC).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.trim(),
+            "quic: unsupported ALPN \"h2\": this tool speaks h3 and hq-interop",
+            "{args:?}"
+        );
+    }
 }
 
 #[test]
@@ -186,6 +440,11 @@ fn paths_outside_the_root_look_missing_whether_or_not_they_exist() {
     let server = site.serve(&[]);
     let secret = site.path("secret.txt");
     let absolute = format!("/{}", secret.display());
+    // Both protocols share the check; each says "missing" its own way.
+    let answers = [
+        ("h3", "not found (status 404)"),
+        ("hq-interop", "not found (the server reset the stream, code 0x194)"),
+    ];
     let paths = [
         "/nope.txt",
         "/../secret.txt",
@@ -202,15 +461,15 @@ fn paths_outside_the_root_look_missing_whether_or_not_they_exist() {
         "/..%2fsecret.txt",
         absolute.as_str(),
     ];
-    for path in paths {
-        let (code, reason) = failure(&site.client(&server, &[path], &[]));
-        assert_eq!(code, 6, "{path}: {reason}");
-        assert!(
-            reason.ends_with(&format!(
-                "GET {path}: not found (the server reset the stream, code 0x194)"
-            )),
-            "{path} answers as a missing file: {reason}"
-        );
+    for (alpn, answer) in answers {
+        for path in paths {
+            let (code, reason) = failure(&site.client(&server, &[path], &["--alpn", alpn]));
+            assert_eq!(code, 6, "{alpn} {path}: {reason}");
+            assert!(
+                reason.ends_with(&format!("GET {path}: {answer}")),
+                "{alpn}: {path} answers as a missing file: {reason}"
+            );
+        }
     }
     assert!(!site.path("out").join("secret.txt").exists(), "no file for a failed download");
     assert_eq!(out_files(&site), Vec::<String>::new(), "no temporary file left either");
@@ -234,15 +493,23 @@ fn server_prints_a_line_when_a_connection_ends() {
         }
     });
     let next_line = || rx.recv_timeout(std::time::Duration::from_secs(5)).expect("a stderr line");
-    for _ in 0..2 {
-        check_success(&site.client(&server, &["/small.txt"], &[]));
-        let line = next_line();
-        assert!(line.starts_with("quic: 127.0.0.1:"), "the peer's address: {line}");
-        assert!(
-            line.ends_with(" closed: closed by the peer's application: code 0: done"),
-            "the reason: {line}"
-        );
-    }
+    // HTTP/3: the close code named, and what QPACK did on the connection.
+    check_success(&site.client(&server, &["/small.txt", "/large.bin"], &[]));
+    let line = next_line();
+    assert!(line.starts_with("quic: 127.0.0.1:"), "the peer's address: {line}");
+    assert!(
+        line.contains(" closed: closed by the peer's application: code 0x100 (H3_NO_ERROR): done; h3, qpack: encoder table 4096 bytes, decoder inserts "),
+        "the reason: {line}"
+    );
+    // The client's encoder inserted its `:authority` and `user-agent`
+    // lines for its second request.
+    assert!(qpack_figures(&line).1 >= 2, "{line}");
+    check_success(&site.client(&server, &["/small.txt"], &["--alpn", "hq-interop"]));
+    let line = next_line();
+    assert!(
+        line.ends_with(" closed: closed by the peer's application: code 0: done"),
+        "the reason: {line}"
+    );
     // A client that rejects the certificate: the server learns why.
     let output = Command::new(QUIC)
         .args(["client", &format!("https://localhost:{}/small.txt", server.port())])
@@ -255,17 +522,25 @@ fn server_prints_a_line_when_a_connection_ends() {
     assert!(line.contains(" closed: closed by the peer: CRYPTO_ERROR"), "{line}");
     // A client whose download fails closes its connection at once (the
     // server would otherwise wait for its 30 s idle timeout).
-    assert_eq!(failure(&site.client(&server, &["/nope.txt"], &[])).0, 6);
+    assert_eq!(failure(&site.client(&server, &["/nope.txt"], &["--alpn", "hq-interop"])).0, 6);
     let line = next_line();
     assert!(
         line.ends_with(" closed: closed by the peer's application: code 1: download failed"),
+        "{line}"
+    );
+    assert_eq!(failure(&site.client(&server, &["/nope.txt"], &[])).0, 6);
+    let line = next_line();
+    assert!(
+        line.contains(" closed: closed by the peer's application: code 0x100 (H3_NO_ERROR): download failed; h3, "),
         "{line}"
     );
     assert!(rx.try_recv().is_err(), "one line per connection");
 }
 
 /// SIGINT closes the open connections (the client learns why at once),
-/// completes their qlog files, and exits 0.
+/// completes their qlog files, and exits 0. Over HTTP/3 a GOAWAY comes
+/// first; a response still in flight half a second later is cut off by
+/// the close (H3_NO_ERROR).
 #[test]
 fn sigint_shuts_the_server_down_gracefully() {
     let site = Site::new();
@@ -301,7 +576,7 @@ fn sigint_shuts_the_server_down_gracefully() {
     assert_eq!(code, 3, "closed by the peer: {reason}");
     assert!(
         reason.contains(
-            "connection lost: closed by the peer's application: code 0: server shutting down"
+            "connection lost: closed by the peer's application: code 0x100 (H3_NO_ERROR): server shutting down"
         ),
         "{reason}"
     );
@@ -313,6 +588,10 @@ fn sigint_shuts_the_server_down_gracefully() {
     let log = std::fs::read_to_string(entry).unwrap();
     assert!(log.ends_with("}\n"), "complete records");
     assert!(log.contains("\"name\":\"quic:connection_closed\""), "the close is logged");
+    // The GOAWAY went out before the close (the H3 events are in the
+    // connection's qlog).
+    let goaway = log.find("\"frame_type\":\"goaway\"").expect("a GOAWAY in the qlog");
+    assert!(goaway < log.find("quic:connection_closed").unwrap(), "GOAWAY, then the close");
 }
 
 /// The bytes in the part files of the output directory.
@@ -521,19 +800,4 @@ fn perf_measures_with_and_without_gso() {
     let stdout = check_success(&output);
     assert!(!stdout.contains("GSO/GRO on:"), "only the off run: {stdout}");
     perf_figures(&stdout, "off");
-}
-
-/// HTTP/3 does not exist yet: asking for it is a clear usage error, never
-/// hq-interop spoken under the h3 name.
-#[test]
-fn asking_for_h3_is_a_clear_error() {
-    for args in [
-        &["client", "https://127.0.0.1:9/x", "--alpn", "h3", "--insecure"][..],
-        &["server", "--listen", "127.0.0.1:0", "--root", ".", "--alpn", "h3"][..],
-    ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_quic")).args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("HTTP/3 (h3) is not implemented yet"), "{args:?}: {stderr}");
-    }
 }

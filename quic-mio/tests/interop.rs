@@ -1,11 +1,17 @@
-//! The `quic` binary against independent QUIC implementations on loopback:
-//! aioquic (`hq_server.py` / `hq_client.py`, ALPN `hq-interop`) for file
-//! transfers in both directions, and ngtcp2 (`gtlsserver` / `gtlsclient`,
-//! HTTP/3 only) for handshake-level checks, through `conformance::peers`.
+//! The `quic` binary against independent QUIC implementations on loopback,
+//! through `conformance::peers`: aioquic over hq-interop (`hq_server.py` /
+//! `hq_client.py`) and HTTP/3 (`h3_server.py` / `h3_client.py`), and ngtcp2
+//! over HTTP/3 (`gtlsserver` / `gtlsclient`), file transfers in both
+//! directions.
 //!
-//! Every download is compared byte for byte with the peers' `www/`. The
-//! peers must be installed (`bash conformance/peers/install.sh`): when they
-//! are not, every test fails, naming what is missing; none is skipped.
+//! Every download is compared byte for byte with the peers' `www/`. Over
+//! HTTP/3 each connection carries two files (1K.bin and 1M.bin), so that
+//! QPACK encoders that insert a line the second time they see it (ours,
+//! ls-qpack's in aioquic) use the dynamic table; the tests check that both
+//! encoders did, from the aioquic peer's QPACK report or from the figures
+//! our client and server print. The peers must be installed
+//! (`bash conformance/peers/install.sh`): when they are not, every test
+//! fails, naming what is missing; none is skipped.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -16,13 +22,16 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use conformance::peers::{
-    ClientConfig, ClientKind, PeerEnv, PeerServer, ScratchDir, ServerConfig, ServerKind,
-    run_client, verify_downloads,
+    ClientConfig, ClientKind, PeerEnv, PeerServer, QpackStats, ScratchDir, ServerConfig,
+    ServerKind, run_client, verify_downloads,
 };
 
 const QUIC: &str = env!("CARGO_BIN_EXE_quic");
 
 const ALL: [&str; 3] = ["1K.bin", "1M.bin", "50M.bin"];
+/// What HTTP/3 tests fetch: two files, so that QPACK's dynamic table comes
+/// into play, and no 50 MB (aioquic moves 5-9 MB/s).
+const H3_FILES: [&str; 2] = ["1K.bin", "1M.bin"];
 
 fn env() -> PeerEnv {
     PeerEnv::load().unwrap_or_else(|e| panic!("interop peers missing: {e}"))
@@ -187,6 +196,20 @@ impl OurServer {
     fn stderr(&self) -> String {
         fs::read_to_string(&self.err).unwrap_or_default()
     }
+
+    /// The first line of the server's stderr containing `needle`, waiting
+    /// for it up to 10 s (a connection's line comes when it ends).
+    fn wait_for_line(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let stderr = self.stderr();
+            if let Some(line) = stderr.lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            assert!(Instant::now() < deadline, "no {needle:?} in quic server's stderr:\n{stderr}");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for OurServer {
@@ -271,10 +294,73 @@ fn aioquic_client_key_update_with_our_server() {
     assert!(stdout.contains("key_update=done"), "{stdout}");
 }
 
-// ---- 3. ngtcp2 (h3 only): refused with no_application_protocol ------------
+// ---- 3. HTTP/3: aioquic and ngtcp2, 1 KB + 1 MB on one connection -------
+
+/// The QPACK figures our client prints at the end of its summary and our
+/// server at the end of a connection's line: the encoder's table capacity
+/// (what the peer's SETTINGS allowed) and the inserts the peer's encoder
+/// made into our decoder's table.
+fn our_qpack(line: &str) -> (u64, u64) {
+    let rest = line
+        .split("qpack: encoder table ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no QPACK figures in {line:?}"));
+    let (capacity, rest) = rest.split_once(" bytes, decoder inserts ").unwrap();
+    let inserts = rest.split(|c: char| !c.is_ascii_digit()).next().unwrap();
+    (capacity.parse().unwrap(), inserts.parse().unwrap())
+}
+
+/// Our client downloads `H3_FILES` over h3 (its default ALPN) from an h3
+/// peer server on one connection; the client's run, and the server's log.
+fn our_h3_client_against(kind: ServerKind) -> (Run, String) {
+    let env = env();
+    let mut cfg = ServerConfig::new(kind);
+    cfg.lifetime = Duration::from_secs(60);
+    let mut server = PeerServer::start(&env, &cfg).unwrap_or_else(|e| panic!("{e}"));
+    let dir = scratch("ours-h3");
+    let out = dir.path().join("out");
+    let run = our_client(&env, server.addr(), &H3_FILES, &out, &[]);
+    let log = server.stop();
+    assert_eq!(run.code, Some(0), "quic client failed:\n{}\n{kind:?} log:\n{log}", run.report());
+    verify(&env, &out, &H3_FILES);
+    assert!(run.stdout.contains("downloaded 2 files, 1049600 bytes"), "{}", run.report());
+    assert!(run.stdout.contains("; over h3, qpack: "), "{}", run.report());
+    assert!(run.elapsed < Duration::from_secs(20), "{}", run.report());
+    eprintln!("our client <- {kind:?}: {}", run.stdout.trim());
+    (run, log)
+}
 
 #[test]
-fn our_client_against_ngtcp2_server_gets_no_application_protocol() {
+fn our_h3_client_downloads_from_aioquic_h3_server() {
+    let (run, log) = our_h3_client_against(ServerKind::AioquicH3);
+    let stats = QpackStats::find_all(&log);
+    assert_eq!(stats.len(), 1, "one connection, one QPACK report:\n{log}");
+    let stats = &stats[0];
+    // Our encoder referenced the table aioquic's decoder offered, and
+    // aioquic's encoder the one ours offered (our decoder followed).
+    assert!(stats.peer_used_dynamic_table(), "our encoder used no table: {stats:?}");
+    assert!(stats.we_used_dynamic_table(), "aioquic's encoder used no table: {stats:?}");
+    assert_eq!(stats.local_capacity, 4096, "{stats:?}");
+    // aioquic announced 4096 bytes; ls-qpack inserted for the second response.
+    let (capacity, inserts) = our_qpack(&run.stdout);
+    assert_eq!(capacity, 4096, "{}", run.report());
+    assert!(inserts > 0, "{}", run.report());
+}
+
+#[test]
+fn our_h3_client_downloads_from_ngtcp2_server() {
+    let (run, _) = our_h3_client_against(ServerKind::Ngtcp2H3);
+    // nghttp3 inserts `server`, `content-type` and the like at once, and
+    // ngtcp2's example announces a 4096-byte table.
+    let (capacity, inserts) = our_qpack(&run.stdout);
+    assert_eq!(capacity, 4096, "{}", run.report());
+    assert!(inserts > 0, "our decoder took no inserts from nghttp3: {}", run.report());
+}
+
+/// Offered only hq-interop, the h3-only gtlsserver refuses in TLS: one
+/// line naming the alert, exit 5, no file.
+#[test]
+fn our_hq_client_against_ngtcp2_server_gets_no_application_protocol() {
     let env = env();
     let mut cfg = ServerConfig::new(ServerKind::Ngtcp2H3);
     cfg.lifetime = Duration::from_secs(60);
@@ -300,12 +386,63 @@ fn our_client_against_ngtcp2_server_gets_no_application_protocol() {
     assert!(run.elapsed < Duration::from_secs(5), "refused at once: {}", run.report());
 }
 
+/// An h3 peer client downloads `H3_FILES` from our server (default ALPNs,
+/// h3 preferred); the client's run and our server's line for the
+/// connection.
+fn h3_client_downloads_from_our_server(kind: ClientKind) -> (conformance::peers::Finished, String) {
+    let env = env();
+    let server = OurServer::start(&env, &[]);
+    let dir = scratch("h3-from-ours");
+    let mut cfg = ClientConfig::new(kind, dir.path());
+    cfg.timeout = Duration::from_secs(20);
+    let paths = paths(&H3_FILES);
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let run = run_client(&env, &cfg, server.addr, &paths).unwrap_or_else(|e| panic!("{e}"));
+    let context = || format!("{}\nquic server stderr:\n{}", run.report(), server.stderr());
+    assert!(run.success(), "{}", context());
+    verify_downloads(&env, dir.path(), &H3_FILES).unwrap_or_else(|e| panic!("{e}\n{}", context()));
+    let line = server.wait_for_line("; h3, qpack: ");
+    eprintln!("{kind:?} <- our server: {}\n  {line}", run.stdout.trim());
+    (run, line)
+}
+
 #[test]
-fn ngtcp2_client_offering_h3_is_refused_by_our_server() {
+fn aioquic_h3_client_downloads_from_our_server() {
+    let (run, line) = h3_client_downloads_from_our_server(ClientKind::AioquicH3);
+    assert!(run.stdout.contains("OK 2/2 files"), "{}", run.report());
+    assert!(run.stdout.contains("alpn=h3"), "{}", run.report());
+    let stats = run.qpack_stats().unwrap_or_else(|| panic!("no QPACK report: {}", run.report()));
+    // Our server's encoder referenced the table aioquic offered, and
+    // aioquic's encoder the one our server offered.
+    assert!(stats.peer_used_dynamic_table(), "our encoder used no table: {stats:?}");
+    assert!(stats.we_used_dynamic_table(), "aioquic's encoder used no table: {stats:?}");
+    assert_eq!(stats.peer_capacity, Some(4096), "our SETTINGS: {stats:?}");
+    let (capacity, inserts) = our_qpack(&line);
+    assert_eq!(capacity, 4096, "{line}");
+    assert!(inserts > 0, "{line}");
+    // aioquic closes with H3_NO_ERROR.
+    assert!(line.contains("code 0x100 (H3_NO_ERROR)"), "{line}");
+}
+
+#[test]
+fn ngtcp2_h3_client_downloads_from_our_server() {
+    let (_, line) = h3_client_downloads_from_our_server(ClientKind::Ngtcp2H3);
+    // gtlsclient announces a 4096-byte table, and nghttp3 inserts
+    // `:authority` and `user-agent` at once.
+    let (capacity, inserts) = our_qpack(&line);
+    assert_eq!(capacity, 4096, "{line}");
+    assert!(inserts > 0, "our decoder took no inserts from nghttp3: {line}");
+}
+
+/// Our server accepting only hq-interop refuses gtlsclient (h3 only) with
+/// no_application_protocol, and its qlog records the refusal.
+#[test]
+fn ngtcp2_client_is_refused_by_our_hq_only_server() {
     let env = env();
     let dir = scratch("ngtcp2-vs-ours");
     let qlog = dir.path().join("qlog");
-    let server = OurServer::start(&env, &["--qlog-dir", qlog.to_str().unwrap()]);
+    let server =
+        OurServer::start(&env, &["--alpn", "hq-interop", "--qlog-dir", qlog.to_str().unwrap()]);
     let downloads = dir.path().join("ng");
     fs::create_dir_all(&downloads).unwrap();
     // Not `run_client`: it passes `-q`, which hides the frame trace.

@@ -470,7 +470,8 @@ impl Connection {
     }
 
     /// Client: sends a request's header section on a new stream and, with
-    /// `end`, ends the request there. The fields must make a valid request
+    /// `end`, ends the request there; only after [`Connection::open`]
+    /// (`InvalidState` before). The fields must make a valid request
     /// ([`crate::message::request_fields`] builds one); a `priority`
     /// field among them is what the server schedules by (RFC 9218).
     pub fn send_request<T: Transport + ?Sized>(
@@ -479,7 +480,7 @@ impl Connection {
         fields: &[Field],
         end: bool,
     ) -> Result<StreamId, SendError> {
-        self.check_open()?;
+        self.check_ready()?;
         if self.side != Side::Client {
             return Err(SendError::InvalidState("only clients send requests"));
         }
@@ -509,7 +510,8 @@ impl Connection {
 
     /// Server: sends a response's header section on request (or push)
     /// stream `stream`: interim (1xx) ones any number of times, then the
-    /// final one; with `end`, the response ends there.
+    /// final one; with `end`, the response ends there. Only after
+    /// [`Connection::open`] (`InvalidState` before).
     pub fn send_response<T: Transport + ?Sized>(
         &mut self,
         t: &mut T,
@@ -517,7 +519,7 @@ impl Connection {
         fields: &[Field],
         end: bool,
     ) -> Result<(), SendError> {
-        self.check_open()?;
+        self.check_ready()?;
         if self.side != Side::Server {
             return Err(SendError::InvalidState("only servers send responses"));
         }
@@ -622,7 +624,7 @@ impl Connection {
         stream: StreamId,
         fields: &[Field],
     ) -> Result<(), SendError> {
-        self.check_open()?;
+        self.check_ready()?;
         message::check_trailers(fields).map_err(SendError::Malformed)?;
         let message =
             self.messages.get_mut(&stream).ok_or(SendError::InvalidState("no such stream"))?;
@@ -797,7 +799,7 @@ impl Connection {
         stream: StreamId,
         request: &[Field],
     ) -> Result<(u64, StreamId), SendError> {
-        self.check_open()?;
+        self.check_ready()?;
         if self.side != Side::Server {
             return Err(SendError::InvalidState("only servers push"));
         }
@@ -871,6 +873,20 @@ impl Connection {
     /// Fails calls on a closed connection.
     fn check_open(&self) -> Result<(), SendError> {
         if self.error.is_some() { Err(SendError::Closed) } else { Ok(()) }
+    }
+
+    /// Fails calls that send a field section before [`Connection::open`]:
+    /// the QPACK encoder may insert into its dynamic table and reference
+    /// the entries at once, and with no encoder stream yet the inserts
+    /// would be lost while the peer waits for them, its streams blocked
+    /// for good. (A client can see the server's SETTINGS, sent as 0.5-RTT
+    /// data, before its own handshake completes.)
+    fn check_ready(&self) -> Result<(), SendError> {
+        self.check_open()?;
+        if !self.opened {
+            return Err(SendError::InvalidState("open() was not called"));
+        }
+        Ok(())
     }
 
     /// The peer opened streams: accepts and reads them.

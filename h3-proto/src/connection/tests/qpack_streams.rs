@@ -126,3 +126,57 @@ fn a_reset_blocked_stream_is_cancelled_for_the_encoder() {
     let n = raw.t.read(decoder_stream, &mut buf).unwrap().unwrap();
     assert_eq!(&buf[..n], &[0x03, 0x40], "type 0x03, then Stream Cancellation of stream 0");
 }
+
+/// Regression: a client that sent requests before `open` (the server's
+/// SETTINGS, sent as 0.5-RTT data, can arrive before the client's
+/// handshake completes) had its encoder insert `:authority` for the second
+/// request and reference it, while the insert itself was dropped for want
+/// of an encoder stream: the server's request streams stayed blocked for
+/// good. Field sections are now refused until `open`.
+#[test]
+fn sections_before_open_are_refused_rather_than_losing_their_inserts() {
+    let (mut ct, mut st) = memory::pair();
+    let mut client = Connection::new(Side::Client, Config::default(), 1);
+    let mut server = Connection::new(Side::Server, Config::default(), 2);
+    server.open(&mut st).unwrap();
+    client.handle_all(&mut ct);
+    assert!(matches!(client.poll_event(), Some(Event::Settings(_))), "SETTINGS first");
+    let fields = request_fields("GET", "https", "example.com", "/", &[]);
+    for _ in 0..2 {
+        assert_eq!(
+            client.send_request(&mut ct, &fields, true),
+            Err(SendError::InvalidState("open() was not called"))
+        );
+    }
+    // Once open, the second request references the table, and the server
+    // gets the insert it needs.
+    client.open(&mut ct).unwrap();
+    let ids = [(); 2].map(|()| client.send_request(&mut ct, &fields, true).unwrap());
+    let mut heads = Vec::new();
+    for _ in 0..4 {
+        server.handle_all(&mut st);
+        while let Some(event) = server.poll_event() {
+            if let Event::Headers { stream, .. } = event {
+                heads.push(stream);
+            }
+        }
+    }
+    assert_eq!(heads, ids, "both requests decoded");
+    assert!(server.qpack_decoder_inserts() > 0, "the table was used");
+    // A server answers only once open as well.
+    let (mut ct, mut st) = memory::pair();
+    let mut client = Connection::new(Side::Client, Config::default(), 1);
+    let mut server = Connection::new(Side::Server, Config::default(), 2);
+    client.open(&mut ct).unwrap();
+    let id = client.send_request(&mut ct, &fields, true).unwrap();
+    server.handle_all(&mut st);
+    assert!(
+        std::iter::from_fn(|| server.poll_event()).any(|e| matches!(e, Event::Headers { .. })),
+        "the request arrives"
+    );
+    let response = response_fields(200, &[]);
+    assert_eq!(
+        server.send_response(&mut st, id, &response, true),
+        Err(SendError::InvalidState("open() was not called"))
+    );
+}

@@ -1,5 +1,6 @@
-//! `quic client`: downloads URLs over hq-interop, all on one connection,
-//! several streams at once (as many as the server's stream limit allows).
+//! `quic client`: downloads URLs, all on one connection, several streams at
+//! once (as many as the server's stream limit allows), over HTTP/3
+//! ([`crate::client_h3`]) or hq-interop, whichever ALPN the server chose.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -19,6 +20,7 @@ use quic_proto::connection::{
 use quic_proto::endpoint::EndpointConfig;
 use quic_proto::{Dir, Instant, StreamId, TransportErrorCode, VarInt, Version};
 
+use crate::client_h3::{H3Client, H3Figures};
 use crate::perf::Checksum;
 use crate::server::codes;
 use crate::tls::{self, Trust};
@@ -40,6 +42,8 @@ pub(crate) enum Sink {
 pub(crate) struct Options {
     pub(crate) server: SocketAddr,
     pub(crate) server_name: String,
+    /// The `:authority` of HTTP/3 requests: `host[:port]` as the URL has it.
+    pub(crate) authority: String,
     pub(crate) paths: Vec<String>,
     pub(crate) tls: rustls::ClientConfig,
     pub(crate) version: Version,
@@ -66,6 +70,8 @@ pub(crate) struct Summary {
     /// [`Checksum`] of each file, in request order (only with [`Sink::Checksum`]).
     pub(crate) checksums: Vec<u64>,
     pub(crate) driver: DriverStats,
+    /// What HTTP/3 did, when it was the protocol.
+    pub(crate) h3: Option<H3Figures>,
 }
 
 impl Summary {
@@ -98,23 +104,30 @@ impl fmt::Display for Summary {
                 if self.key_updates == 1 { "" } else { "s" }
             )?;
         }
+        if let Some(h3) = &self.h3 {
+            write!(
+                f,
+                "; over h3, qpack: encoder table {} bytes, decoder inserts {}",
+                h3.encoder_capacity, h3.decoder_inserts
+            )?;
+        }
         Ok(())
     }
 }
 
 pub(crate) fn run(args: &ClientArgs) -> Result<Summary, Failure> {
-    let mut authority = None;
+    let mut origin = None;
     let mut paths = Vec::new();
     for url in &args.urls {
-        let (host, port, path) = parse_url(url)?;
-        match &authority {
-            None => authority = Some((host, port)),
-            Some(a) if *a == (host.clone(), port) => {}
+        let url = parse_url(url)?;
+        match &origin {
+            None => origin = Some((url.host, url.port, url.authority)),
+            Some((host, port, _)) if (host, *port) == (&url.host, url.port) => {}
             Some(_) => return Err(Failure::other("all URLs must name the same server")),
         }
-        paths.push(path);
+        paths.push(url.path);
     }
-    let (host, port) = authority.ok_or_else(|| Failure::other("no URL given"))?;
+    let (host, port, authority) = origin.ok_or_else(|| Failure::other("no URL given"))?;
     let server = (host.as_str(), port)
         .to_socket_addrs()
         .map_err(|e| Failure::other(format!("cannot resolve {host}: {e}")))?
@@ -131,6 +144,7 @@ pub(crate) fn run(args: &ClientArgs) -> Result<Summary, Failure> {
     download(Options {
         server,
         server_name: host,
+        authority,
         paths,
         tls,
         version: if args.version == "2" { Version::V2 } else { Version::V1 },
@@ -142,8 +156,18 @@ pub(crate) fn run(args: &ClientArgs) -> Result<Summary, Failure> {
     })
 }
 
+/// The parts of an `https://host[:port]/path` URL the client uses.
+struct Url {
+    /// The host, without the brackets of an IPv6 address.
+    host: String,
+    port: u16,
+    /// `host[:port]` exactly as the URL wrote it.
+    authority: String,
+    path: String,
+}
+
 /// Splits `https://host[:port]/path` (an IPv6 host in brackets).
-fn parse_url(url: &str) -> Result<(String, u16, String), Failure> {
+fn parse_url(url: &str) -> Result<Url, Failure> {
     let bad = || Failure::other(format!("not an https://host[:port]/path URL: {url}"));
     let rest = url.strip_prefix("https://").ok_or_else(bad)?;
     let (authority, path) = match rest.find('/') {
@@ -167,7 +191,7 @@ fn parse_url(url: &str) -> Result<(String, u16, String), Failure> {
     if host.is_empty() {
         return Err(bad());
     }
-    Ok((host.to_owned(), port, path.to_owned()))
+    Ok(Url { host: host.to_owned(), port, authority: authority.to_owned(), path: path.to_owned() })
 }
 
 /// The file name a path is saved under: its last segment.
@@ -219,13 +243,69 @@ impl Drop for PartFile {
 }
 
 /// One requested file.
-struct Download {
-    path: String,
+pub(crate) struct Download {
+    pub(crate) path: String,
     out: Option<PartFile>,
     hash: Option<digest::Context>,
     checksum: Option<Checksum>,
     bytes: u64,
-    done: bool,
+}
+
+/// The requested files and how far they got: what either protocol
+/// reports its responses to.
+pub(crate) struct Downloads {
+    pub(crate) list: Vec<Download>,
+    /// Files not complete yet.
+    remaining: usize,
+    /// Why the run failed: the first failure wins.
+    failure: Option<Failure>,
+    /// When the last file completed.
+    finished_at: Option<Instant>,
+}
+
+impl Downloads {
+    /// Whether the run is over: every file arrived, or one failed.
+    fn over(&self) -> bool {
+        self.remaining == 0 || self.failure.is_some()
+    }
+
+    /// Records why the run failed, unless it already failed.
+    pub(crate) fn fail(&mut self, failure: Failure) {
+        if self.failure.is_none() {
+            self.failure = Some(failure);
+        }
+    }
+
+    /// Body bytes of file `index`: stored, hashed, counted.
+    pub(crate) fn receive(&mut self, index: usize, chunk: &[u8]) {
+        let d = &mut self.list[index];
+        d.bytes += chunk.len() as u64;
+        if let Some(hash) = &mut d.hash {
+            hash.update(chunk);
+        }
+        if let Some(checksum) = &mut d.checksum {
+            checksum.update(chunk);
+        }
+        if let Some(part) = &mut d.out
+            && let Err(e) = part.out.write_all(chunk)
+        {
+            self.fail(Failure::other(format!("cannot write: {e}")));
+        }
+    }
+
+    /// File `index` arrived whole: it gets its name.
+    pub(crate) fn complete(&mut self, index: usize, now: Instant) {
+        if let Some(part) = &mut self.list[index].out
+            && let Err(e) = part.complete()
+        {
+            let message = format!("cannot write {}: {e}", part.target.display());
+            return self.fail(Failure::other(message));
+        }
+        self.remaining -= 1;
+        if self.remaining == 0 {
+            self.finished_at = Some(now);
+        }
+    }
 }
 
 /// Connects, requests every path, and stores or hashes the answers.
@@ -247,20 +327,19 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
             .map_err(|e| Failure::other(format!("cannot turn UDP GRO off: {e}")))?;
     }
     driver.register(poll.registry(), TOKEN).map_err(mio_err)?;
-    let mut downloads = Vec::new();
+    let mut list = Vec::new();
     for (index, path) in options.paths.iter().enumerate() {
         let out = match &options.sink {
             Sink::Dir(dir) => Some(PartFile::create(dir, &file_name(path), index)?),
             Sink::Hash | Sink::Checksum => None,
         };
         let checksum = matches!(options.sink, Sink::Checksum);
-        downloads.push(Download {
+        list.push(Download {
             path: path.clone(),
             out,
             hash: (!checksum).then(|| digest::Context::new(&digest::SHA256)),
             checksum: checksum.then(Checksum::default),
             bytes: 0,
-            done: false,
         });
     }
     let config = ClientConfig {
@@ -272,28 +351,28 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
     let handle = driver
         .connect(start, &config, &options.server_name, options.server)
         .map_err(|e| Failure::other(format!("cannot start the connection: {e}")))?;
+    let remaining = list.len();
     let mut state = State {
-        downloads,
+        downloads: Downloads { list, remaining, failure: None, finished_at: None },
         streams: HashMap::new(),
         next: 0,
-        remaining: options.paths.len(),
+        h3: None,
+        authority: options.authority,
         handshake: None,
         requested: None,
         key_update: options.key_update,
-        failure: None,
-        finished_at: None,
     };
     let mut events = mio::Events::with_capacity(64);
     // A progress line for people watching a terminal; never in pipes or tests.
     let mut progress =
         Progress::new(matches!(options.sink, Sink::Dir(_)) && io::stderr().is_terminal(), start);
-    while state.remaining > 0 && state.failure.is_none() {
-        progress.show(driver.now(), &state);
+    while !state.downloads.over() {
+        progress.show(driver.now(), &state.downloads);
         let now = driver.now();
         if state.handshake.is_none()
             && now.saturating_duration_since(start) > options.handshake_timeout
         {
-            abandon(&mut driver, handle, b"handshake timed out");
+            abandon(&mut driver, handle, false, b"handshake timed out");
             return Err(Failure::new(
                 Failure::TIMED_OUT,
                 format!(
@@ -305,6 +384,10 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
         }
         let cap = Duration::from_millis(100);
         let timeout = driver.timeout(now).map_or(cap, |t| t.min(cap));
+        let timeout = match state.h3.as_ref().and_then(H3Client::deadline) {
+            Some(deadline) => timeout.min(deadline.saturating_duration_since(now)),
+            None => timeout,
+        };
         match poll.poll(&mut events, Some(timeout)) {
             Err(e) if e.kind() != io::ErrorKind::Interrupted => return Err(mio_err(e)),
             _ => {}
@@ -316,25 +399,29 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
         driver.process(now, |endpoint, event| {
             let DriverEvent::Connection(h, event) = event else { return };
             if let Some(conn) = endpoint.connection(h) {
-                state.on_event(conn, now, start, event);
+                state.on_event(conn, now, start, &event);
             }
         });
+        if let (Some(h3), Some(conn)) = (&mut state.h3, driver.connection(handle)) {
+            h3.handle_timeout(conn, now, &mut state.downloads);
+        }
     }
     progress.clear();
-    if let Some(failure) = state.failure {
-        abandon(&mut driver, handle, b"download failed");
+    let over_h3 = state.h3.is_some();
+    if let Some(failure) = state.downloads.failure {
+        abandon(&mut driver, handle, over_h3, b"download failed");
         return Err(failure);
     }
-    let end = state.finished_at.unwrap_or_else(|| driver.now());
+    let end = state.downloads.finished_at.unwrap_or_else(|| driver.now());
     let stats = driver.connection(handle).map(|c| c.stats()).unwrap_or_default();
     if let Some(conn) = driver.connection(handle) {
-        conn.close(end, VarInt::from_u32(0), b"done");
+        conn.close(end, close_code(over_h3, false), b"done");
     }
     driver.flush(driver.now());
-    let files = state.downloads.len();
+    let files = state.downloads.list.len();
     let (mut sha256, mut checksums) = (Vec::new(), Vec::new());
     let mut bytes = 0;
-    for d in state.downloads {
+    for d in state.downloads.list {
         bytes += d.bytes;
         if let Some(hash) = d.hash {
             let mut out = [0; 32];
@@ -344,7 +431,8 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
         checksums.extend(d.checksum.map(Checksum::finish));
     }
     let handshake = state.handshake.unwrap_or_default();
-    let requested = state.requested.unwrap_or(start);
+    let requested = state.h3.as_ref().and_then(H3Client::first_request).or(state.requested);
+    let requested = requested.unwrap_or(start);
     Ok(Summary {
         files,
         bytes,
@@ -357,18 +445,34 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
         sha256,
         checksums,
         driver: driver.stats(),
+        h3: state.h3.as_ref().map(H3Client::figures),
     })
+}
+
+/// The application error code the client closes with: HTTP/3's
+/// H3_NO_ERROR (a client that gives up has no error to signal, RFC 9114
+/// §8.1); for hq-interop, which defines no codes, 0 for a clean close and
+/// 1 when the client stops for a reason of its own.
+fn close_code(h3: bool, gave_up: bool) -> VarInt {
+    match (h3, gave_up) {
+        (true, _) => h3_proto::error::ErrorCode::H3_NO_ERROR.to_varint(),
+        (false, false) => VarInt::from_u32(0),
+        (false, true) => VarInt::from_u32(1),
+    }
 }
 
 /// Closes a connection the client gives up on (a failed download, a
 /// handshake that takes too long) so that the server learns at once
 /// instead of at its idle timeout, and sends the CONNECTION_CLOSE.
-fn abandon(driver: &mut Driver, handle: quic_proto::endpoint::ConnectionHandle, reason: &[u8]) {
+fn abandon(
+    driver: &mut Driver,
+    handle: quic_proto::endpoint::ConnectionHandle,
+    h3: bool,
+    reason: &[u8],
+) {
     let now = driver.now();
     if let Some(conn) = driver.connection(handle) {
-        // hq-interop defines no error codes; 1 tells the server the
-        // client stopped for a reason of its own (0 is a clean close).
-        conn.close(now, VarInt::from_u32(1), reason);
+        conn.close(now, close_code(h3, true), reason);
     }
     driver.flush(now);
 }
@@ -385,7 +489,7 @@ impl Progress {
         Self { enabled, start, last: None }
     }
 
-    fn show(&mut self, now: Instant, state: &State) {
+    fn show(&mut self, now: Instant, downloads: &Downloads) {
         let due = self
             .last
             .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_millis(200));
@@ -393,12 +497,12 @@ impl Progress {
             return;
         }
         self.last = Some(now);
-        let bytes: u64 = state.downloads.iter().map(|d| d.bytes).sum();
-        let done = state.downloads.len() - state.remaining;
+        let bytes: u64 = downloads.list.iter().map(|d| d.bytes).sum();
+        let done = downloads.list.len() - downloads.remaining;
         let secs = now.saturating_duration_since(self.start).as_secs_f64().max(1e-3);
         eprint!(
             "\r{done}/{} files, {:.1} MB, {:.1} MB/s ",
-            state.downloads.len(),
+            downloads.list.len(),
             bytes as f64 / 1e6,
             bytes as f64 / secs / 1e6
         );
@@ -413,17 +517,18 @@ impl Progress {
 }
 
 struct State {
-    downloads: Vec<Download>,
+    downloads: Downloads,
+    /// hq-interop: the request streams and their downloads.
     streams: HashMap<StreamId, usize>,
-    /// The next download to request.
+    /// hq-interop: the next download to request.
     next: usize,
-    remaining: usize,
+    /// HTTP/3, once the handshake chose it.
+    h3: Option<H3Client>,
+    authority: String,
     handshake: Option<Duration>,
     requested: Option<Instant>,
     /// A key update is still to be initiated.
     key_update: bool,
-    failure: Option<Failure>,
-    finished_at: Option<Instant>,
 }
 
 impl State {
@@ -432,20 +537,42 @@ impl State {
         conn: &mut quic_proto::connection::Connection,
         now: Instant,
         start: Instant,
-        event: Event,
+        event: &Event,
     ) {
-        match event {
-            Event::HandshakeCompleted => {
-                self.handshake = Some(now.saturating_duration_since(start));
-                self.requested = Some(now);
+        // The protocol is chosen at the first event after the handshake
+        // completed, whichever it is: stream events of the server's
+        // 0.5-RTT data can come before `HandshakeCompleted`.
+        if self.handshake.is_none() && conn.is_handshake_complete() {
+            self.handshake = Some(now.saturating_duration_since(start));
+            self.requested = Some(now);
+            if conn.alpn() == Some(h3_proto::ALPN_H3) {
+                let h3 = H3Client::new(conn, now, &self.authority, &mut self.downloads);
+                self.h3 = Some(h3);
+            } else {
                 self.open_streams(conn);
             }
-            Event::Stream(StreamEvent::Available(Dir::Bi)) => self.open_streams(conn),
-            Event::Stream(StreamEvent::Readable(id)) => self.read(conn, now, id),
-            Event::ConnectionLost(e) if self.failure.is_none() && self.remaining > 0 => {
-                self.failure = Some(connection_failure(&e));
+        }
+        if let Some(h3) = &mut self.h3 {
+            h3.handle_event(conn, now, event, &mut self.downloads);
+        } else if self.handshake.is_some() {
+            match event {
+                Event::Stream(StreamEvent::Available(Dir::Bi)) => self.open_streams(conn),
+                Event::Stream(StreamEvent::Readable(id)) => self.read(conn, now, *id),
+                _ => {}
             }
-            _ => {}
+        }
+        if let Event::ConnectionLost(e) = event
+            && !self.downloads.over()
+        {
+            let failure = match (&self.h3, e) {
+                // The peer's application code is an HTTP/3 one: named.
+                (Some(_), ConnectionError::ApplicationClosed { .. }) => Failure::new(
+                    Failure::REFUSED,
+                    format!("connection lost: {}", crate::server_h3::describe_end(e)),
+                ),
+                _ => connection_failure(e),
+            };
+            self.downloads.fail(failure);
         }
         if self.key_update && conn.is_handshake_complete() && conn.force_key_update(now) {
             self.key_update = false;
@@ -453,11 +580,11 @@ impl State {
     }
 
     fn open_streams(&mut self, conn: &mut quic_proto::connection::Connection) {
-        while self.next < self.downloads.len() {
+        while self.next < self.downloads.list.len() {
             let Some(id) = conn.open_stream(Dir::Bi) else { return };
-            let request = format!("GET {}\r\n", self.downloads[self.next].path);
+            let request = format!("GET {}\r\n", self.downloads.list[self.next].path);
             if conn.write(id, request.as_bytes()).is_err() || conn.finish(id).is_err() {
-                self.failure = Some(Failure::other("cannot send a request"));
+                self.downloads.fail(Failure::other("cannot send a request"));
                 return;
             }
             self.streams.insert(id, self.next);
@@ -467,40 +594,18 @@ impl State {
 
     fn read(&mut self, conn: &mut quic_proto::connection::Connection, now: Instant, id: StreamId) {
         let Some(&index) = self.streams.get(&id) else { return };
-        let d = &mut self.downloads[index];
         loop {
+            let path = &self.downloads.list[index].path;
             match conn.read_chunk(id, usize::MAX) {
                 Ok(Some(chunk)) => {
-                    d.bytes += chunk.len() as u64;
-                    if let Some(hash) = &mut d.hash {
-                        hash.update(&chunk);
-                    }
-                    if let Some(checksum) = &mut d.checksum {
-                        checksum.update(&chunk);
-                    }
-                    if let Some(part) = &mut d.out
-                        && let Err(e) = part.out.write_all(&chunk)
-                    {
-                        self.failure = Some(Failure::other(format!("cannot write: {e}")));
+                    self.downloads.receive(index, &chunk);
+                    if self.downloads.failure.is_some() {
                         return;
                     }
                 }
                 Ok(None) => {
-                    if let Some(part) = &mut d.out
-                        && let Err(e) = part.complete()
-                    {
-                        self.failure = Some(Failure::other(format!(
-                            "cannot write {}: {e}",
-                            part.target.display()
-                        )));
-                        return;
-                    }
-                    d.done = true;
                     self.streams.remove(&id);
-                    self.remaining -= 1;
-                    if self.remaining == 0 {
-                        self.finished_at = Some(now);
-                    }
+                    self.downloads.complete(index, now);
                     return;
                 }
                 Err(ReadError::Blocked) => return,
@@ -511,25 +616,19 @@ impl State {
                         c if c == u64::from(codes::BAD_REQUEST) => "bad request",
                         _ => "refused",
                     };
-                    self.failure = Some(Failure::new(
-                        Failure::FILE,
-                        format!(
-                            "GET {}: {reason} (the server reset the stream, code {:#x})",
-                            d.path,
-                            code.into_inner()
-                        ),
-                    ));
-                    return;
+                    let message = format!(
+                        "GET {path}: {reason} (the server reset the stream, code {:#x})",
+                        code.into_inner()
+                    );
+                    return self.downloads.fail(Failure::new(Failure::FILE, message));
                 }
                 Err(ReadError::ConnectionLost(e)) => {
                     let failure = connection_failure(&e);
-                    let message = format!("GET {}: {}", d.path, failure.message);
-                    self.failure = Some(Failure::new(failure.code, message));
-                    return;
+                    let message = format!("GET {path}: {}", failure.message);
+                    return self.downloads.fail(Failure::new(failure.code, message));
                 }
                 Err(e) => {
-                    self.failure = Some(Failure::other(format!("GET {}: {e}", d.path)));
-                    return;
+                    return self.downloads.fail(Failure::other(format!("GET {path}: {e}")));
                 }
             }
         }
@@ -537,7 +636,7 @@ impl State {
 }
 
 /// The exit code and reason for a lost connection.
-fn connection_failure(e: &ConnectionError) -> Failure {
+pub(crate) fn connection_failure(e: &ConnectionError) -> Failure {
     match e {
         ConnectionError::TimedOut => Failure::new(Failure::TIMED_OUT, format!("{e}")),
         ConnectionError::TransportError(t) if t.code.tls_alert().is_some() => {

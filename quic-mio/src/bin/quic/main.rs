@@ -1,12 +1,13 @@
-//! `quic`: a QUIC file server and client over the `hq-interop` protocol
-//! (HTTP/0.9 on QUIC streams, as the QUIC interop runner uses it), and a
-//! loopback demo, on the quic-mio driver.
+//! `quic`: a QUIC file server and client over HTTP/3 (`h3`, on h3-proto)
+//! and the `hq-interop` protocol (HTTP/0.9 on QUIC streams, as the QUIC
+//! interop runner uses it), and a loopback demo, on the quic-mio driver.
 //!
 //! Exit codes: 0 success; 1 any other failure (files, sockets, arguments
 //! clap accepted but that do not work); 2 bad usage; 3 the connection was
 //! refused or closed by the peer; 4 timed out; 5 the TLS handshake failed
 //! (certificate rejected, no common ALPN or cipher suite); 6 a file was
-//! missing or refused by the server. Failures print one line to stderr.
+//! missing or refused by the server (hq-interop: a reset stream; HTTP/3: a
+//! status other than 200, or a reset). Failures print one line to stderr.
 
 use std::io::BufWriter;
 use std::net::SocketAddr;
@@ -20,15 +21,22 @@ use quic_proto::qlog::{self, QlogFormat, QlogSink, WriterSink};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod client;
+mod client_h3;
 mod demo;
 mod perf;
 mod qpack;
 mod scratch;
 mod server;
+mod server_h3;
 mod tls;
 
 /// The ALPN of the interop runner's HTTP/0.9 over QUIC.
 const HQ_INTEROP: &str = "hq-interop";
+/// The ALPN of HTTP/3 (RFC 9114 §3.1).
+const H3: &str = "h3";
+/// What `quic server` accepts and `quic client` offers by default, in order
+/// of preference.
+const DEFAULT_ALPN: &str = "h3,hq-interop";
 
 /// Why a command failed: an exit code and a one-line reason.
 #[derive(Debug)]
@@ -62,11 +70,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve the files under a directory over hq-interop.
+    /// Serve the files under a directory over HTTP/3 and hq-interop.
     Server(ServerArgs),
     /// Download URLs (`https://host:port/path`) over one connection.
     Client(ClientArgs),
-    /// Serve and download a generated file on loopback, verify it, print figures.
+    /// Serve and download a generated file on loopback (hq-interop), verify it, print figures.
     Demo(DemoArgs),
     /// Measure loopback transfers with GSO/GRO on and off: MB/s, CPU per GiB.
     Perf(PerfArgs),
@@ -89,8 +97,9 @@ struct ServerArgs {
     /// Private key of the certificate (PEM).
     #[arg(long, requires = "cert")]
     key: Option<PathBuf>,
-    /// ALPN protocols to accept, comma-separated.
-    #[arg(long, default_value = HQ_INTEROP, value_delimiter = ',')]
+    /// ALPN protocols to accept, comma-separated, preferred first: `h3`
+    /// (HTTP/3), `hq-interop`.
+    #[arg(long, default_value = DEFAULT_ALPN, value_delimiter = ',')]
     alpn: Vec<String>,
     /// Validate client addresses with a Retry before accepting.
     #[arg(long)]
@@ -107,8 +116,9 @@ struct ClientArgs {
     /// Where downloaded files are written (named after the URL's last segment).
     #[arg(long, default_value = ".")]
     output_dir: PathBuf,
-    /// ALPN protocols to offer, comma-separated.
-    #[arg(long, default_value = HQ_INTEROP, value_delimiter = ',')]
+    /// ALPN protocols to offer, comma-separated, preferred first: `h3`
+    /// (HTTP/3), `hq-interop`.
+    #[arg(long, default_value = DEFAULT_ALPN, value_delimiter = ',')]
     alpn: Vec<String>,
     /// Trust the certificates in this PEM file (default: the system's roots).
     #[arg(long, conflicts_with = "insecure")]
@@ -217,22 +227,16 @@ impl CommonArgs {
     }
 }
 
-/// This tool speaks hq-interop only: refuse anything else up front rather
-/// than speak hq-interop under another protocol's name.
+/// This tool speaks HTTP/3 and hq-interop: refuse anything else up front
+/// rather than speak one of them under another protocol's name.
 fn check_alpn(alpn: &[String]) -> Result<(), Failure> {
     for protocol in alpn {
         match protocol.as_str() {
-            HQ_INTEROP => {}
-            "h3" => {
-                return Err(Failure::new(
-                    USAGE,
-                    "HTTP/3 (h3) is not implemented yet (h3-proto is still to come); use hq-interop",
-                ));
-            }
+            H3 | HQ_INTEROP => {}
             other => {
                 return Err(Failure::new(
                     USAGE,
-                    format!("unsupported ALPN {other:?}: this tool speaks hq-interop"),
+                    format!("unsupported ALPN {other:?}: this tool speaks h3 and hq-interop"),
                 ));
             }
         }

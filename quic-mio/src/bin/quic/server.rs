@@ -1,7 +1,8 @@
-//! `quic server`: serves the files under a directory over hq-interop. A
-//! request is `GET /path\r\n` on a bidirectional stream; the answer is the
-//! file's bytes, then FIN. Errors reset the stream with an
-//! [`hq` error code](self::codes).
+//! `quic server`: serves the files under a directory over HTTP/3
+//! ([`crate::server_h3`]) or hq-interop, whichever ALPN a connection's
+//! handshake chose. In hq-interop a request is `GET /path\r\n` on a
+//! bidirectional stream; the answer is the file's bytes, then FIN. Errors
+//! reset the stream with an [`hq` error code](self::codes).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -19,8 +20,9 @@ use quic_proto::connection::{
     Connection, Event, ReadError, ServerConfig, StreamEvent, TransportConfig, WriteError,
 };
 use quic_proto::endpoint::{ConnectionHandle, Endpoint, EndpointConfig};
-use quic_proto::{Dir, StreamId, VarInt};
+use quic_proto::{Dir, Instant, StreamId, VarInt};
 
+use crate::server_h3::H3Server;
 use crate::tls::{self, Identity};
 use crate::{Failure, ServerArgs};
 
@@ -91,9 +93,10 @@ impl Server {
             .canonicalize()
             .map_err(|e| Failure::other(format!("cannot serve {}: {e}", root.display())))?;
         let mut transport = TransportConfig::default();
-        // hq-interop has no use for DATAGRAM frames: not offering them
-        // makes a peer that sends them anyway a protocol violation
-        // (RFC 9221 §3) instead of a queue to fill.
+        // Neither hq-interop nor this server's HTTP/3 (no HTTP Datagrams,
+        // RFC 9297) has a use for DATAGRAM frames: not offering them makes
+        // a peer that sends them anyway a protocol violation (RFC 9221 §3)
+        // instead of a queue to fill.
         transport.datagram_receive_buffer(None);
         let config = ServerConfig { tls: Arc::new(tls), transport: Arc::new(transport) };
         let mut driver = Driver::bind(listen, endpoint, Some(config))
@@ -103,7 +106,13 @@ impl Server {
         }
         let poll = mio::Poll::new().map_err(|e| Failure::other(format!("mio: {e}")))?;
         driver.register(poll.registry(), TOKEN).map_err(|e| Failure::other(format!("mio: {e}")))?;
-        let files = Files { root, streams: HashMap::new(), log: false, open: HashMap::new() };
+        let files = Files {
+            root,
+            streams: HashMap::new(),
+            h3: H3Server::default(),
+            log: false,
+            open: HashMap::new(),
+        };
         Ok(Self { driver, poll, files })
     }
 
@@ -143,16 +152,18 @@ impl Server {
             let files = &mut self.files;
             // A stream blocked on a full send buffer resumes on its
             // `Writable` event: no wake-up walks every stream.
-            self.driver.process(now, |endpoint, event| files.on_event(endpoint, event));
+            self.driver.process(now, |endpoint, event| files.on_event(endpoint, now, event));
         }
         self.shut_down();
         Ok(self.driver.stats())
     }
 
-    /// Closes every open connection (application code 0, "server shutting
-    /// down") and waits, at most a second, for them to drain, so that
-    /// clients learn at once and every connection's qlog ends with its
-    /// close.
+    /// Closes every open connection and waits, at most a second, for them
+    /// to drain, so that clients learn at once and every connection's qlog
+    /// ends with its close. hq-interop connections close at once
+    /// (application code 0, "server shutting down"); HTTP/3 ones get a
+    /// GOAWAY and close with H3_NO_ERROR once their requests in flight are
+    /// answered, or after half a second.
     fn shut_down(&mut self) {
         let now = self.driver.now();
         let open: Vec<ConnectionHandle> = self.files.open.keys().copied().collect();
@@ -163,10 +174,16 @@ impl Server {
             eprintln!("quic: shutting down: closing {} connection(s)", open.len());
         }
         for h in open {
+            if self.files.h3.contains(h) {
+                continue;
+            }
             if let Some(conn) = self.driver.endpoint().connection(h) {
                 conn.close(now, VarInt::from_u32(0), b"server shutting down");
             }
         }
+        self.files.h3.goaway(self.driver.endpoint(), now);
+        self.driver.flush(now);
+        let grace = now + Duration::from_millis(500);
         let deadline = now + Duration::from_secs(1);
         let mut events = mio::Events::with_capacity(64);
         while !self.files.open.is_empty() && self.driver.now() < deadline {
@@ -183,7 +200,10 @@ impl Server {
                 self.driver.handle_mio_event(now, event);
             }
             let files = &mut self.files;
-            self.driver.process(now, |endpoint, event| files.on_event(endpoint, event));
+            self.driver.process(now, |endpoint, event| files.on_event(endpoint, now, event));
+            if now >= grace {
+                self.files.h3.close_all(self.driver.endpoint(), now);
+            }
         }
     }
 }
@@ -198,7 +218,10 @@ enum Stream {
 
 struct Files {
     root: PathBuf,
+    /// hq-interop request streams.
     streams: HashMap<(ConnectionHandle, StreamId), Stream>,
+    /// The HTTP/3 connections.
+    h3: H3Server,
     /// Print a line per connection when it ends.
     log: bool,
     /// Connections accepted whose end has not been printed, and their peers.
@@ -206,11 +229,14 @@ struct Files {
 }
 
 impl Files {
-    fn on_event(&mut self, endpoint: &mut Endpoint, event: DriverEvent) {
+    fn on_event(&mut self, endpoint: &mut Endpoint, now: Instant, event: DriverEvent) {
         let (h, event) = match event {
             DriverEvent::Accepted(h) => {
                 if let Some(conn) = endpoint.connection(h) {
                     self.open.insert(h, conn.remote_address());
+                    if conn.alpn() == Some(h3_proto::ALPN_H3) {
+                        self.h3.start(conn, h, now);
+                    }
                 }
                 return;
             }
@@ -222,16 +248,25 @@ impl Files {
             // handle then finds nothing). Every end comes with
             // `ConnectionLost`; should one not, it is still reported.
             self.streams.retain(|(c, _), _| *c != h);
+            let error = endpoint.connection(h).and_then(|c| c.error()).cloned();
+            let h3 = self.h3.end(h, error.as_ref());
             if let Some(peer) = self.open.remove(&h) {
-                let conn = endpoint.connection(h);
-                let reason = conn
-                    .and_then(|c| c.error())
-                    .map_or_else(|| "drained".to_owned(), |e| e.to_string());
+                let reason =
+                    h3.or_else(|| error.map(|e| e.to_string())).unwrap_or_else(|| "drained".into());
                 self.report(peer, &reason);
             }
             return;
         }
         let Some(conn) = endpoint.connection(h) else { return };
+        if self.h3.contains(h) || conn.alpn() == Some(h3_proto::ALPN_H3) {
+            self.h3.handle_event(conn, h, now, &event, &self.root);
+            if let Event::ConnectionLost(e) = &event {
+                let reason = self.h3.end(h, Some(e)).unwrap_or_else(|| e.to_string());
+                self.open.remove(&h);
+                self.report(conn.remote_address(), &reason);
+            }
+            return;
+        }
         while let Some(id) = conn.accept_stream(Dir::Bi) {
             self.streams.insert((h, id), Stream::Request(Vec::new()));
             self.step(conn, h, id);
@@ -271,8 +306,8 @@ impl Files {
             match read_request(conn, id, request) {
                 Ok(None) => return,
                 Ok(Some(path)) => match open(&self.root, &path) {
-                    Ok(file) => *stream = Stream::Sending { file, pending: Bytes::new() },
-                    Err(code) => return self.fail(conn, h, id, code),
+                    Some(file) => *stream = Stream::Sending { file, pending: Bytes::new() },
+                    None => return self.fail(conn, h, id, codes::NOT_FOUND),
                 },
                 Err(code) => return self.fail(conn, h, id, code),
             }
@@ -313,17 +348,18 @@ impl Files {
 }
 
 /// The file a request path names under `root` (canonical), if it lies
-/// inside.
+/// inside; what both protocols serve.
 ///
 /// Whatever lies outside the root answers exactly as a missing file does
-/// (`NOT_FOUND`), whether or not it exists: a distinct answer would let a
-/// client map the file system beyond the root. The path is taken literally
+/// (hq-interop's `NOT_FOUND`, HTTP/3's 404), whether or not it exists: a
+/// distinct answer would let a client map the file system beyond the
+/// root. The path is taken literally
 /// (no percent-decoding), a leading `/` and the query are dropped, and `.`
 /// and `..` are resolved lexically first: a path that climbs above the root
 /// at any point is refused even if it comes back in (`/../www/x` would
 /// reveal the root's name). What is left is canonicalised (symbolic links
 /// resolved) and must still start with `root`.
-fn open(root: &Path, path: &str) -> Result<File, u32> {
+pub(crate) fn open(root: &Path, path: &str) -> Option<File> {
     let relative = path.split(['?', '#']).next().unwrap_or("");
     let mut inside = PathBuf::new();
     for segment in relative.split('/') {
@@ -331,17 +367,17 @@ fn open(root: &Path, path: &str) -> Result<File, u32> {
             "" | "." => {}
             ".." => {
                 if !inside.pop() {
-                    return Err(codes::NOT_FOUND);
+                    return None;
                 }
             }
             name => inside.push(name),
         }
     }
-    let canonical = root.join(inside).canonicalize().map_err(|_| codes::NOT_FOUND)?;
+    let canonical = root.join(inside).canonicalize().ok()?;
     if !canonical.starts_with(root) || !canonical.is_file() {
-        return Err(codes::NOT_FOUND);
+        return None;
     }
-    File::open(&canonical).map_err(|_| codes::NOT_FOUND)
+    File::open(&canonical).ok()
 }
 
 /// Reads what has arrived of a request; the path once the line is complete.
