@@ -770,6 +770,7 @@ impl Connection {
                 Ok(())
             }
             Side::Client => {
+                self.check_ready()?;
                 if !self.messages.contains_key(&stream) {
                     return Err(SendError::InvalidState("no such stream"));
                 }
@@ -853,7 +854,7 @@ impl Connection {
         t: &mut T,
         push_id: u64,
     ) -> Result<(), SendError> {
-        self.check_open()?;
+        self.check_ready()?;
         if let Some(stream) = self.push_streams_seen.get(&push_id).copied() {
             if self.messages.remove(&stream).is_some() {
                 let _ = t.stop(stream, ErrorCode::H3_REQUEST_CANCELLED.to_varint());
