@@ -223,10 +223,16 @@ impl Connection {
         }
         self.next_request_id = self.next_request_id.max(raw + 4);
         let mut message = Message::request_in();
-        if let Some(priority) = self.early_priorities.remove(&raw) {
-            message.priority_updated = true;
-            let _ = t.set_priority(id, priority.transport_priority());
-        }
+        // RFC 9218 §4: a request without priority signals has the default
+        // (urgency 3, not incremental).
+        let priority = match self.early_priorities.remove(&raw) {
+            Some(priority) => {
+                message.priority_updated = true;
+                priority
+            }
+            None => Priority::DEFAULT,
+        };
+        let _ = t.set_priority(id, priority.transport_priority());
         self.messages.insert(id, message);
         self.read_message(t, id);
     }
@@ -579,9 +585,16 @@ impl Connection {
                 m.body = head.body_length();
                 m.phase = Phase::Body;
                 if !m.priority_updated {
-                    let values =
-                        fields.iter().filter(|f| f.name == b"priority").map(|f| f.value.as_slice());
-                    if let Ok(priority) = Priority::from_fields(values) {
+                    let mut values = fields
+                        .iter()
+                        .filter(|f| f.name == b"priority")
+                        .map(|f| f.value.as_slice())
+                        .peekable();
+                    // Without the field the stream keeps the default it
+                    // opened with.
+                    if values.peek().is_some()
+                        && let Ok(priority) = Priority::from_fields(values)
+                    {
                         let _ = t.set_priority(id, priority.transport_priority());
                         crate::qlog::priority_updated(
                             t,

@@ -441,6 +441,12 @@ impl Connection {
         ] {
             crate::qlog::stream_type_set(t, id, Some(&header));
         }
+        // The critical streams go before any request: a request's field
+        // section can wait on encoder instructions, and the peer's encoder
+        // on this end's acknowledgments.
+        for id in [control, encoder, decoder] {
+            let _ = t.set_priority(id, CRITICAL_PRIORITY);
+        }
         if self.config.grease {
             self.send_grease_stream(t);
         }
@@ -1090,6 +1096,10 @@ impl Connection {
         self.events.push_back(Event::StreamFailed { stream, error });
     }
 }
+
+/// The transport priority of the control and QPACK streams: above that of
+/// any request (urgency 0 maps to 7).
+const CRITICAL_PRIORITY: i32 = Priority::MAX_URGENCY as i32 + 1;
 
 /// The most body bytes [`Connection::send_data`] frames at once: the bound
 /// on what a stream queues beyond the transport's buffer.

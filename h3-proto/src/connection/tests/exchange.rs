@@ -274,3 +274,17 @@ fn a_response_finished_before_the_request_stops_its_reading() {
     let events = pair.take_client_events();
     assert!(events.contains(&Event::Finished(id)), "{events:?}");
 }
+
+#[test]
+fn critical_streams_go_before_requests_of_any_urgency() {
+    let mut pair = Pair::new();
+    let id = pair.get("/");
+    assert_eq!(pair.st.priority(id), Some(Priority::DEFAULT.transport_priority()));
+    for index in 0..3 {
+        let critical = StreamId::new(Side::Server, Dir::Uni, index).unwrap();
+        assert!(
+            pair.st.priority(critical)
+                > Some(Priority { urgency: 0, incremental: false }.transport_priority())
+        );
+    }
+}
