@@ -149,6 +149,10 @@ fn http2_settings_and_duplicates_are_settings_errors() {
     }
 }
 
+//= https://www.rfc-editor.org/rfc/rfc9114#section-7.2.4
+//= type=test
+//# An implementation MUST ignore any parameter with an identifier it does
+//# not understand.
 #[test]
 fn grease_and_unknown_settings_are_ignored() {
     let mut raw = Raw::against(Side::Server, Config::default());
@@ -227,6 +231,10 @@ fn unknown_stream_types_are_stopped_not_fatal() {
     assert_eq!(raw.closed_with(), None);
 }
 
+//= https://www.rfc-editor.org/rfc/rfc9114#section-9
+//= type=test
+//# Implementations MUST ignore unknown or unsupported values in all extensible
+//# protocol elements.
 #[test]
 fn unknown_frames_are_skipped_everywhere() {
     let mut raw = server();
@@ -284,6 +292,10 @@ fn a_goaway_with_extra_bytes_is_a_frame_error() {
     raw.assert_closed(ErrorCode::H3_FRAME_ERROR);
 }
 
+//= https://www.rfc-editor.org/rfc/rfc9114#section-10.5
+//= type=test
+//# An endpoint MAY treat activity that is suspicious as a connection error of type
+//# H3_EXCESSIVE_LOAD
 #[test]
 fn a_control_frame_above_the_buffer_limit_is_excessive_load() {
     let mut raw = server();
@@ -446,6 +458,10 @@ fn a_malformed_response_is_a_stream_error_for_the_client() {
     assert_eq!(raw.closed_with(), None);
 }
 
+//= https://www.rfc-editor.org/rfc/rfc9114#section-4.2.2
+//= type=test
+//# An HTTP/3 implementation MAY impose a limit on the maximum size of the message
+//# header it will accept on an individual HTTP message.
 #[test]
 fn a_field_section_above_the_limit_is_refused_on_its_stream() {
     let mut config = Config::default();

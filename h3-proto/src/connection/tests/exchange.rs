@@ -140,6 +140,9 @@ fn the_qpack_dynamic_table_carries_repeated_fields() {
     assert_eq!(ok, 5);
 }
 
+//= https://www.rfc-editor.org/rfc/rfc9114#section-4.1.1
+//= type=test
+//# Client SHOULD use the error code H3_REQUEST_CANCELLED to cancel requests.
 #[test]
 fn client_cancel_resets_both_ways_with_request_cancelled() {
     let mut pair = Pair::new();

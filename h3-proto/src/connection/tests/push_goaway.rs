@@ -196,6 +196,12 @@ fn goaway_drains_gracefully() {
     assert_eq!(pair.ct.closed().map(|c| c.1), Some(ErrorCode::H3_NO_ERROR.to_varint()));
 }
 
+//= https://www.rfc-editor.org/rfc/rfc9114#section-5.2
+//= type=test
+//# Upon sending a GOAWAY frame, the endpoint SHOULD explicitly cancel
+//# (see Sections {{<request-cancellation}} and {{<frame-cancel-push}}) any requests
+//# or pushes that have identifiers greater than or equal to the one indicated, in
+//# order to clean up transport state for the affected streams.
 #[test]
 fn requests_past_the_goaway_are_rejected() {
     let mut raw = Raw::against(Side::Server, Config::default());
