@@ -5,6 +5,7 @@
 //! a quic-proto server and client over UDP), [`wire_transfer`] (the wire
 //! layers alone, in memory), [`udp`] (a minimal blocking driver for tests),
 //! [`flood`] (hostile traffic at a server while genuine clients connect),
+//! [`relay`] (an impairment relay between a client and a server on loopback),
 //! the quinn interop tests, and the benchmarks in `benches/`. To come: the network simulator,
 //! the interop-runner test cases, interop with quinn, aioquic and ngtcp2,
 //! trace replay and RFC coverage counting.
@@ -15,5 +16,6 @@ pub mod args;
 pub mod flood;
 pub mod loopback;
 pub mod peers;
+pub mod relay;
 pub mod udp;
 pub mod wire_transfer;

@@ -1,0 +1,659 @@
+//! An impairment relay for link emulation: a UDP forwarder on loopback
+//! between one QUIC client and one server that delays, rate-limits,
+//! loses, corrupts, reorders and blackholes datagrams, and rebinds its
+//! "NAT" mapping, as the QUIC interop runner's network simulator does for
+//! its test cases (issue 12). It runs on real sockets and the real clock;
+//! the virtual-time link model for protocol tests is quic-proto's `Pair`.
+//!
+//! ```text
+//!   client ──► addr() ┐            ┌ mapping() ──► server
+//!                     │  to_server │
+//!                     │  to_client │
+//!   client ◄── addr() ┘            └ mapping() ◄── server
+//! ```
+//!
+//! The client sends to [`Relay::addr`]; the first address that does so is
+//! the client, and datagrams from any other address are ignored and not
+//! recorded (one client per relay). The relay forwards the client's
+//! datagrams to the server from a second socket, the mapping
+//! ([`Relay::mapping`]), which is the client's address as the server sees
+//! it; [`Relay::rebind_port`] and [`Relay::rebind_addr`] replace it, as a
+//! NAT that loses its binding would.
+//!
+//! Each datagram in each direction meets its [`Direction`]'s impairments in
+//! this order, the first that applies deciding its [`Fate`]:
+//! `drop_first`, a blackhole window, a Gilbert-Elliott bad state,
+//! random loss, the bandwidth queue, then corruption (the datagram still
+//! goes on, one byte altered), then delay, jitter and reordering decide
+//! when it leaves. The fate is decided and recorded on arrival.
+//!
+//! Randomness comes from a seeded generator per direction, and every
+//! datagram draws the same numbers whatever its fate, so the fate of the
+//! n-th datagram of a direction is a function of the seed and the
+//! configuration alone, apart from the two impairments that depend on
+//! timing (blackhole windows and the bandwidth queue). The relay prints
+//! nothing; callers print [`Relay::seed`] and put it in failure messages.
+//!
+//! Time is `std::time::Instant`: this is a test tool on real sockets, not
+//! the sans-I/O core. Release times are met to within the poll's
+//! granularity (about a millisecond on Linux's epoll).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+/// How one direction of the link is impaired. The default impairs nothing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Direction {
+    /// Fixed one-way delay added to every datagram. Default zero.
+    pub delay: Duration,
+    /// Extra delay, uniform in `[0, jitter]`, drawn per datagram; datagrams
+    /// may overtake each other when it exceeds their spacing. Default zero.
+    pub jitter: Duration,
+    /// Link rate in bytes per second: datagrams are serialised one after
+    /// another at this rate before the delay applies. `None` (the default)
+    /// is unlimited; `Some(0)` passes nothing (every datagram `QueueFull`).
+    pub bandwidth: Option<u64>,
+    /// Bytes that may wait behind the bandwidth limit; a datagram that
+    /// would take the backlog beyond it is tail-dropped (`QueueFull`),
+    /// except that one arriving at an idle link always goes. Default 64 KiB.
+    pub queue: usize,
+    /// Probability that a datagram is lost at random. Default 0.
+    pub loss: f64,
+    /// Gilbert-Elliott loss: `(P(good -> bad), P(bad -> good))`, one
+    /// transition drawn per datagram before it is judged; every datagram
+    /// in the bad state is lost. The chain starts good. Default `None`.
+    pub burst_loss: Option<(f64, f64)>,
+    /// Probability that a datagram gets one random byte altered (XOR with
+    /// a random non-zero value); it is still delivered. Default 0.
+    pub corrupt: f64,
+    /// Probability that a datagram is held back an extra `reorder_delay`,
+    /// so later ones overtake it. Default 0.
+    pub reorder: f64,
+    /// The extra hold of a reordered datagram. Default 10 ms.
+    pub reorder_delay: Duration,
+    /// `[start, end)` offsets from the relay's start during which every
+    /// datagram of this direction is dropped (`Blackholed`). Default none.
+    pub blackholes: Vec<(Duration, Duration)>,
+    /// Drop (as `Lost`) the first N datagrams of this direction, whatever
+    /// else is configured: handshake loss without randomness. Default 0.
+    pub drop_first: usize,
+}
+
+impl Default for Direction {
+    fn default() -> Self {
+        Self {
+            delay: Duration::ZERO,
+            jitter: Duration::ZERO,
+            bandwidth: None,
+            queue: 64 << 10,
+            loss: 0.0,
+            burst_loss: None,
+            corrupt: 0.0,
+            reorder: 0.0,
+            reorder_delay: Duration::from_millis(10),
+            blackholes: Vec::new(),
+            drop_first: 0,
+        }
+    }
+}
+
+/// What [`Relay::start`] sets up.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelayConfig {
+    /// The server the relay forwards to; must be a loopback address.
+    pub server: SocketAddr,
+    /// Impairments of the client's datagrams on their way to the server.
+    pub to_server: Direction,
+    /// Impairments of the server's datagrams on their way to the client.
+    pub to_client: Direction,
+    /// Seed of the relay's random decisions.
+    pub seed: u64,
+}
+
+impl RelayConfig {
+    /// A relay to `server` that impairs nothing, seeded with `seed`.
+    pub fn new(server: SocketAddr, seed: u64) -> Self {
+        Self { server, to_server: Direction::default(), to_client: Direction::default(), seed }
+    }
+}
+
+/// Which way a datagram travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RelayDir {
+    /// From the client to the server.
+    ToServer,
+    /// From the server to the client.
+    ToClient,
+}
+
+/// [`RelayDir`] under its short name, for callers without quic-proto's
+/// `Dir` in scope.
+pub type Dir = RelayDir;
+
+/// What happened to a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fate {
+    /// Passed every impairment and was scheduled for delivery. A datagram
+    /// the OS then refuses to send turns `Lost`; one still waiting when
+    /// the relay stops is never sent.
+    Delivered,
+    /// Dropped by `drop_first`, Gilbert-Elliott or random loss, or refused
+    /// by the OS when its time came.
+    Lost,
+    /// Delivered with one byte altered.
+    Corrupted,
+    /// Dropped inside a blackhole window, or sent by the server to a
+    /// mapping a rebinding had already replaced.
+    Blackholed,
+    /// Tail-dropped at the full bandwidth queue.
+    QueueFull,
+}
+
+/// One datagram the relay saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// When it arrived, since the relay started.
+    pub at: Duration,
+    /// Which way it was going.
+    pub dir: RelayDir,
+    /// Its bytes as they arrived (before any corruption).
+    pub data: Vec<u8>,
+    /// What the relay did with it.
+    pub fate: Fate,
+}
+
+/// At most this many records are kept; later datagrams are still relayed
+/// but not recorded ([`Relay::unrecorded`] counts them). The bound keeps a
+/// long or flooded run from exhausting memory.
+pub const MAX_RECORDS: usize = 1_000_000;
+
+/// At most this many bytes of datagram data are kept in records, with the
+/// same consequence as [`MAX_RECORDS`].
+pub const MAX_RECORDED_BYTES: usize = 1 << 30;
+
+/// A running relay. Dropping it (or [`Relay::stop`]) stops its thread;
+/// datagrams still waiting for their release time are then discarded.
+#[derive(Debug)]
+pub struct Relay {
+    addr: SocketAddr,
+    seed: u64,
+    shared: Arc<Shared>,
+    commands: mpsc::Sender<Command>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
+}
+
+const CLIENT: Token = Token(0);
+const WAKER: Token = Token(1);
+/// Mapping `i` is registered as `Token(MAPPINGS + i)`.
+const MAPPINGS: usize = 2;
+
+impl Relay {
+    /// Binds the client-facing socket and the first mapping on the
+    /// loopback address of `cfg.server`'s family (127.0.0.1 or ::1), port 0,
+    /// and starts the relay thread. Refuses (`InvalidInput`) a server that
+    /// is not on loopback: the relay is a test tool and must not become an
+    /// open forwarder towards other hosts.
+    pub fn start(cfg: RelayConfig) -> io::Result<Relay> {
+        if !cfg.server.ip().is_loopback() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the relay only forwards on loopback: server address {} is not in \
+                     127.0.0.0/8 or ::1",
+                    cfg.server
+                ),
+            ));
+        }
+        let local: IpAddr = match cfg.server {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        };
+        let mut client_socket = UdpSocket::bind(SocketAddr::new(local, 0))?;
+        let addr = client_socket.local_addr()?;
+        let mut mapping = UdpSocket::bind(SocketAddr::new(local, 0))?;
+        let mapping_addr = mapping.local_addr()?;
+        let poll = Poll::new()?;
+        poll.registry().register(&mut client_socket, CLIENT, Interest::READABLE)?;
+        poll.registry().register(&mut mapping, Token(MAPPINGS), Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let shared = Arc::new(Shared {
+            recorder: Mutex::new(Recorder::default()),
+            mapping: Mutex::new(mapping_addr),
+        });
+        let (commands, command_rx) = mpsc::channel();
+        let start = Instant::now();
+        let worker = Worker {
+            poll,
+            client_socket,
+            mappings: vec![mapping],
+            server: cfg.server,
+            client: None,
+            start,
+            lanes: [
+                Lane::new(cfg.to_server, cfg.seed, 1, start),
+                Lane::new(cfg.to_client, cfg.seed, 2, start),
+            ],
+            queue: BinaryHeap::new(),
+            seq: 0,
+            shared: shared.clone(),
+            commands: command_rx,
+            next_host: 2,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("relay {addr}"))
+            .spawn(move || worker.run())?;
+        Ok(Relay { addr, seed: cfg.seed, shared, commands, waker, thread: Some(thread) })
+    }
+
+    /// The address clients connect to instead of the server's.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The seed of the relay's random decisions, to print and to put in
+    /// failure messages so a run can be repeated.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The current mapping: the source address the server sees for the
+    /// client's datagrams.
+    pub fn mapping(&self) -> SocketAddr {
+        *lock(&self.shared.mapping)
+    }
+
+    /// NAT rebinding: when this returns, the relay forwards the client's
+    /// datagrams (including ones already waiting for their release time)
+    /// from a new source port on the same address, and drops what the
+    /// server sends to the old port (recorded as `Blackholed`).
+    pub fn rebind_port(&self) -> io::Result<()> {
+        self.command(Rebind::Port)
+    }
+
+    /// Like [`Relay::rebind_port`], but the new mapping also has a new
+    /// source address: 127.0.0.2, then 127.0.0.3 and so on (Linux routes
+    /// all of 127.0.0.0/8 to the loopback interface; systems that do not
+    /// fail the bind, and the error says so). With an IPv6 server this
+    /// fails, as ::1 is the only IPv6 loopback address.
+    pub fn rebind_addr(&self) -> io::Result<()> {
+        self.command(Rebind::Addr)
+    }
+
+    /// Every datagram seen so far, in arrival order, with its fate (up to
+    /// [`MAX_RECORDS`] and [`MAX_RECORDED_BYTES`]).
+    pub fn records(&self) -> Vec<Record> {
+        lock(&self.shared.recorder).records.clone()
+    }
+
+    /// How many datagrams were relayed but not recorded because the record
+    /// bounds were reached.
+    pub fn unrecorded(&self) -> u64 {
+        lock(&self.shared.recorder).unrecorded
+    }
+
+    /// Stops the relay thread and returns every record.
+    pub fn stop(mut self) -> Vec<Record> {
+        self.shutdown();
+        std::mem::take(&mut lock(&self.shared.recorder).records)
+    }
+
+    fn command(&self, rebind: Rebind) -> io::Result<()> {
+        let (reply, answer) = mpsc::channel();
+        let gone = || io::Error::other("the relay thread has stopped");
+        self.commands.send(Command::Rebind(rebind, reply)).map_err(|_| gone())?;
+        self.waker.wake()?;
+        answer.recv().map_err(|_| gone())?
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.commands.send(Command::Stop);
+        let _ = self.waker.wake();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in the relay thread must not hide the records from the test
+    // that wants to report it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Debug)]
+struct Shared {
+    recorder: Mutex<Recorder>,
+    mapping: Mutex<SocketAddr>,
+}
+
+#[derive(Debug, Default)]
+struct Recorder {
+    records: Vec<Record>,
+    bytes: usize,
+    unrecorded: u64,
+}
+
+impl Recorder {
+    /// Records a datagram; returns its index, or `None` past the bounds.
+    fn push(&mut self, record: Record) -> Option<usize> {
+        if self.records.len() >= MAX_RECORDS || self.bytes + record.data.len() > MAX_RECORDED_BYTES
+        {
+            self.unrecorded += 1;
+            return None;
+        }
+        self.bytes += record.data.len();
+        self.records.push(record);
+        Some(self.records.len() - 1)
+    }
+}
+
+#[derive(Debug)]
+enum Rebind {
+    Port,
+    Addr,
+}
+
+#[derive(Debug)]
+enum Command {
+    Rebind(Rebind, mpsc::Sender<io::Result<()>>),
+    Stop,
+}
+
+/// splitmix64: small, seedable and good enough for loss decisions.
+#[derive(Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+/// The state of one direction.
+#[derive(Debug)]
+struct Lane {
+    cfg: Direction,
+    rng: Rng,
+    /// Gilbert-Elliott state.
+    bad: bool,
+    seen: usize,
+    /// When the bandwidth-limited link finishes serialising what it holds.
+    link_free_at: Instant,
+}
+
+impl Lane {
+    fn new(cfg: Direction, seed: u64, lane: u64, start: Instant) -> Self {
+        // Each direction has its own stream, so one direction's fates do
+        // not depend on how its datagrams interleave with the other's.
+        let mut rng = Rng(seed ^ lane.wrapping_mul(0xd1b5_4a32_d192_ed03));
+        rng.next_u64();
+        Self { cfg, rng, bad: false, seen: 0, link_free_at: start }
+    }
+
+    /// Decides the fate of a datagram arriving `now` (`at` after the
+    /// start), corrupting `data` in place if so decided, and when it
+    /// leaves if it is delivered.
+    fn judge(&mut self, now: Instant, at: Duration, data: &mut [u8]) -> (Fate, Instant) {
+        let index = self.seen;
+        self.seen += 1;
+        // The same draws for every datagram, whatever its fate.
+        let r_burst = self.rng.unit();
+        let r_loss = self.rng.unit();
+        let r_corrupt = self.rng.unit();
+        let r_position = self.rng.next_u64();
+        let r_value = self.rng.next_u64();
+        let r_jitter = self.rng.unit();
+        let r_reorder = self.rng.unit();
+        let cfg = &self.cfg;
+
+        if let Some((to_bad, to_good)) = cfg.burst_loss {
+            self.bad = if self.bad { r_burst >= to_good } else { r_burst < to_bad };
+        }
+        if index < cfg.drop_first {
+            return (Fate::Lost, now);
+        }
+        if cfg.blackholes.iter().any(|&(start, end)| start <= at && at < end) {
+            return (Fate::Blackholed, now);
+        }
+        if self.bad || r_loss < cfg.loss {
+            return (Fate::Lost, now);
+        }
+        let mut leaves = now;
+        if let Some(rate) = cfg.bandwidth {
+            if rate == 0 {
+                return (Fate::QueueFull, now);
+            }
+            let backlog = self.link_free_at.saturating_duration_since(now);
+            let backlog_bytes = backlog.as_secs_f64() * rate as f64;
+            if !backlog.is_zero() && backlog_bytes + data.len() as f64 > cfg.queue as f64 {
+                return (Fate::QueueFull, now);
+            }
+            let serialise = Duration::from_secs_f64(data.len() as f64 / rate as f64);
+            self.link_free_at = self.link_free_at.max(now) + serialise;
+            leaves = self.link_free_at;
+        }
+        let mut fate = Fate::Delivered;
+        if r_corrupt < cfg.corrupt && !data.is_empty() {
+            let i = (r_position % data.len() as u64) as usize;
+            data[i] ^= (r_value % 255) as u8 + 1;
+            fate = Fate::Corrupted;
+        }
+        leaves += cfg.delay + cfg.jitter.mul_f64(r_jitter);
+        if r_reorder < cfg.reorder {
+            leaves += cfg.reorder_delay;
+        }
+        (fate, leaves)
+    }
+}
+
+/// A datagram waiting for its release time; ties leave in arrival order.
+#[derive(Debug)]
+struct Scheduled {
+    at: Instant,
+    seq: u64,
+    dir: RelayDir,
+    data: Vec<u8>,
+    record: Option<usize>,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+struct Worker {
+    poll: Poll,
+    client_socket: UdpSocket,
+    /// Every mapping so far; the last is current. Old ones stay open so
+    /// the server's datagrams to them are read and dropped here rather
+    /// than answered with ICMP by the OS.
+    mappings: Vec<UdpSocket>,
+    server: SocketAddr,
+    client: Option<SocketAddr>,
+    start: Instant,
+    lanes: [Lane; 2],
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    seq: u64,
+    shared: Arc<Shared>,
+    commands: mpsc::Receiver<Command>,
+    /// The last octets of the next `rebind_addr` address, 127.0.0.0 + this.
+    next_host: u32,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(64);
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let timeout =
+                self.queue.peek().map(|Reverse(s)| s.at.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout)
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                return;
+            }
+            loop {
+                match self.commands.try_recv() {
+                    Ok(Command::Rebind(how, reply)) => {
+                        let _ = reply.send(self.rebind(how));
+                    }
+                    Ok(Command::Stop) | Err(mpsc::TryRecvError::Disconnected) => return,
+                    Err(mpsc::TryRecvError::Empty) => break,
+                }
+            }
+            // Edge-triggered readiness: read every socket dry each time.
+            self.read_client(&mut buf);
+            self.read_mappings(&mut buf);
+            self.release();
+        }
+    }
+
+    fn rebind(&mut self, how: Rebind) -> io::Result<()> {
+        let ip = match (how, self.server.ip()) {
+            (Rebind::Port, _) => {
+                self.mappings.last().expect("there is always a mapping").local_addr()?.ip()
+            }
+            (Rebind::Addr, IpAddr::V6(_)) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "rebind_addr: ::1 is the only IPv6 loopback address, so there is no other \
+                     source address to move to; use an IPv4 server for address rebinding",
+                ));
+            }
+            (Rebind::Addr, IpAddr::V4(_)) => {
+                let host = self.next_host;
+                if host >= 0x00ff_ffff {
+                    return Err(io::Error::other("rebind_addr: 127.0.0.0/8 is used up"));
+                }
+                self.next_host += 1;
+                IpAddr::V4(Ipv4Addr::from(0x7f00_0000 | host))
+            }
+        };
+        let mut socket = UdpSocket::bind(SocketAddr::new(ip, 0)).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot bind a new mapping on {ip} (only Linux routes all of 127/8): {e}"),
+            )
+        })?;
+        let token = Token(MAPPINGS + self.mappings.len());
+        self.poll.registry().register(&mut socket, token, Interest::READABLE)?;
+        *lock(&self.shared.mapping) = socket.local_addr()?;
+        self.mappings.push(socket);
+        Ok(())
+    }
+
+    fn read_client(&mut self, buf: &mut [u8]) {
+        while let Ok((n, from)) = self.client_socket.recv_from(buf) {
+            if *self.client.get_or_insert(from) != from {
+                continue;
+            }
+            self.arrive(RelayDir::ToServer, &buf[..n]);
+        }
+    }
+
+    fn read_mappings(&mut self, buf: &mut [u8]) {
+        let current = self.mappings.len() - 1;
+        for i in 0..self.mappings.len() {
+            while let Ok((n, from)) = self.mappings[i].recv_from(buf) {
+                if from != self.server || self.client.is_none() {
+                    continue;
+                }
+                if i == current {
+                    self.arrive(RelayDir::ToClient, &buf[..n]);
+                } else {
+                    let at = self.start.elapsed();
+                    lock(&self.shared.recorder).push(Record {
+                        at,
+                        dir: RelayDir::ToClient,
+                        data: buf[..n].to_vec(),
+                        fate: Fate::Blackholed,
+                    });
+                }
+            }
+        }
+    }
+
+    fn arrive(&mut self, dir: RelayDir, data: &[u8]) {
+        let now = Instant::now();
+        let at = now.duration_since(self.start);
+        let lane = match dir {
+            RelayDir::ToServer => &mut self.lanes[0],
+            RelayDir::ToClient => &mut self.lanes[1],
+        };
+        let mut out = data.to_vec();
+        let (fate, leaves) = lane.judge(now, at, &mut out);
+        let record =
+            lock(&self.shared.recorder).push(Record { at, dir, data: data.to_vec(), fate });
+        if matches!(fate, Fate::Delivered | Fate::Corrupted) {
+            self.seq += 1;
+            self.queue.push(Reverse(Scheduled {
+                at: leaves,
+                seq: self.seq,
+                dir,
+                data: out,
+                record,
+            }));
+        }
+    }
+
+    fn release(&mut self) {
+        let now = Instant::now();
+        while self.queue.peek().is_some_and(|Reverse(s)| s.at <= now) {
+            let Some(Reverse(s)) = self.queue.pop() else { break };
+            let sent = match (s.dir, self.client) {
+                (RelayDir::ToServer, _) => self
+                    .mappings
+                    .last()
+                    .expect("there is always a mapping")
+                    .send_to(&s.data, self.server),
+                (RelayDir::ToClient, Some(client)) => self.client_socket.send_to(&s.data, client),
+                (RelayDir::ToClient, None) => continue,
+            };
+            if sent.is_err()
+                && let Some(i) = s.record
+            {
+                lock(&self.shared.recorder).records[i].fate = Fate::Lost;
+            }
+        }
+    }
+}
