@@ -11,7 +11,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use aws_lc_rs::digest;
+use bytes::Bytes;
 use conformance::relay::{Direction, Fate, Record, Relay, RelayConfig, RelayDir};
+use conformance::udp::{Clock, accept_first, drive};
+use quic_proto::connection::{
+    ClientConfig, Connection, ConnectionError, ReadError, ServerConfig, TransportConfig, WriteError,
+};
+use quic_proto::testing::{TestPki, client_config, server_config};
+use quic_proto::{Dir as QuicDir, SystemRandom, VarInt, Version};
 
 fn seed() -> u64 {
     std::env::var("QUIC_RELAY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_0012)
@@ -270,12 +278,13 @@ fn corruption_flips_exactly_one_byte() {
 fn bandwidth_limit_and_tail_drop_beyond_the_queue() {
     let sink = Sink::new(bind());
     let mut cfg = RelayConfig::new(sink_addr(&sink), seed());
-    cfg.to_server.bandwidth = Some(100_000);
+    cfg.to_server.bandwidth = Some(50_000);
     cfg.to_server.queue = 10_000;
     let relay = start(cfg);
     let client = bind();
-    // A burst of 50 KB into a 10 KB queue draining at 100 KB/s: about
-    // eleven datagrams fit, the rest are tail-dropped.
+    // A burst of 50 KB into a 10 KB queue draining at 50 KB/s: about
+    // eleven datagrams fit, the rest are tail-dropped. The upper bound
+    // leaves room for the sender stalling 300 ms mid-burst on a busy host.
     for p in numbered(50, 1000) {
         client.send_to(&p, relay.addr()).unwrap();
     }
@@ -289,14 +298,14 @@ fn bandwidth_limit_and_tail_drop_beyond_the_queue() {
     let delivered = count(&records, Fate::Delivered);
     let full = count(&records, Fate::QueueFull);
     assert_eq!(delivered + full, 50);
-    assert!((8..=25).contains(&delivered), "seed {}: {delivered} delivered", seed());
+    assert!((8..=30).contains(&delivered), "seed {}: {delivered} delivered", seed());
     // Tail drop: once the queue overflowed, only a drained queue admits more.
     assert_eq!(records[0].fate, Fate::Delivered);
     let got = sink.take(delivered);
     assert_eq!(got.len(), delivered);
-    // Serialisation at 100 KB/s spaces 1000-byte datagrams 10 ms apart.
+    // Serialisation at 50 KB/s spaces 1000-byte datagrams 20 ms apart.
     let span = got.last().unwrap().0 - got[0].0;
-    let least = Duration::from_millis(10 * (delivered as u64 - 1) * 9 / 10);
+    let least = Duration::from_millis(20 * (delivered as u64 - 1) * 9 / 10);
     assert!(span >= least, "seed {}: {delivered} datagrams within {span:?}", seed());
 }
 
@@ -476,4 +485,198 @@ fn directions_are_impaired_independently() {
     let from = seen_from(&client, &relay, &server, b"one");
     assert!(!reaches_client(&server, from, &client), "the first answer is dropped");
     assert!(reaches_client(&server, from, &client));
+}
+
+// QUIC through the relay: a quic-proto client downloads from a quic-proto
+// server, both driven by `conformance::udp`, the client connected to the
+// relay instead of the server.
+
+const ALPN: &[u8] = b"relay-test";
+
+/// How a download through the relay ended.
+#[derive(Debug)]
+struct Download {
+    received: usize,
+    /// The bytes arrived in full and match the file.
+    verified: bool,
+    /// Why the client's connection ended, if it ended before the download did.
+    client_error: Option<ConnectionError>,
+    /// Why the server's connection ended, if not by the client's close.
+    server_error: Option<ConnectionError>,
+}
+
+fn transport(idle: Duration) -> Arc<TransportConfig> {
+    let mut t = TransportConfig::default();
+    t.max_idle_timeout(Some(idle));
+    Arc::new(t)
+}
+
+/// Serves one "GET\n" with `file`, then FIN, until the connection ends.
+fn serve_file(
+    socket: &UdpSocket,
+    pki: &TestPki,
+    file: &Bytes,
+    transport: Arc<TransportConfig>,
+) -> Result<Option<ConnectionError>, String> {
+    let clock = Clock::new();
+    let config = ServerConfig { tls: Arc::new(server_config(pki, &[ALPN], 2)), transport };
+    let mut conn = accept_first(socket, &config, &clock, Duration::from_secs(5))?;
+    let (mut stream, mut request, mut sent, mut finished) = (None, Vec::new(), 0, false);
+    let mut buf = [0u8; 64];
+    drive(&mut conn, socket, &clock, Duration::from_secs(20), "the upload", |c, _| {
+        if c.is_closed() {
+            return true;
+        }
+        if stream.is_none() {
+            stream = c.accept_stream(QuicDir::Bi);
+        }
+        let Some(id) = stream else { return false };
+        if !request.ends_with(b"\n") {
+            if let Ok(Some(n)) = c.read(id, &mut buf) {
+                request.extend_from_slice(&buf[..n]);
+            }
+            return false;
+        }
+        while sent < file.len() {
+            match c.write_bytes(id, file.slice(sent..)) {
+                Ok(n) => sent += n,
+                Err(WriteError::Blocked) => break,
+                Err(_) => return true,
+            }
+        }
+        if sent == file.len() && !finished {
+            finished = c.finish(id).is_ok();
+        }
+        false
+    })
+    .map_err(|e| format!("server: {e}"))?;
+    Ok(conn.error().filter(|e| !matches!(e, ConnectionError::ApplicationClosed { .. })).cloned())
+}
+
+/// Downloads `size` bytes through a relay started from `cfg`; calls
+/// `during` with the relay and the bytes received so far after every
+/// input the client handles.
+fn download_through(
+    cfg: RelayConfig,
+    size: usize,
+    idle: Duration,
+    mut during: impl FnMut(&Relay, usize),
+) -> (Download, Relay) {
+    let seed = cfg.seed;
+    let file = conformance::loopback::file(size, seed);
+    let expected = digest::digest(&digest::SHA256, &file);
+    let pki = Arc::new(TestPki::new(seed));
+    let server_socket = bind();
+    let mut cfg = cfg;
+    cfg.server = server_socket.local_addr().unwrap();
+    let relay = start(cfg);
+    let server_pki = pki.clone();
+    let server_transport = transport(idle);
+    let server = std::thread::spawn(move || {
+        serve_file(&server_socket, &server_pki, &file, server_transport)
+    });
+
+    let socket = bind();
+    let clock = Clock::new();
+    let config = ClientConfig {
+        tls: Arc::new(client_config(&pki, &[ALPN], 3)),
+        transport: transport(idle),
+        version: Version::V1,
+    };
+    let mut conn = Connection::connect(
+        clock.now(),
+        &config,
+        TestPki::SERVER_NAME,
+        relay.addr(),
+        Box::new(SystemRandom),
+    )
+    .expect("start the client");
+    let limit = Duration::from_secs(20);
+    drive(&mut conn, &socket, &clock, limit, "the handshake", |c, _| {
+        c.is_handshake_complete() || c.is_closed()
+    })
+    .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    let mut received = 0;
+    if !conn.is_closed() {
+        let id = conn.open_stream(QuicDir::Bi).expect("a fresh connection allows a stream");
+        conn.write(id, b"GET\n").unwrap();
+        conn.finish(id).unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        drive(&mut conn, &socket, &clock, limit, "the download", |c, _| {
+            if c.is_closed() {
+                return true;
+            }
+            let done = loop {
+                match c.read(id, &mut buf) {
+                    Ok(Some(n)) => {
+                        ctx.update(&buf[..n]);
+                        received += n;
+                    }
+                    Ok(None) => break true,
+                    Err(ReadError::Blocked) => break false,
+                    Err(_) => break true,
+                }
+            };
+            during(&relay, received);
+            done
+        })
+        .unwrap_or_else(|e| panic!("seed {seed}: {e} ({received} of {size} bytes arrived)"));
+    }
+    let client_error = conn.error().cloned();
+    if !conn.is_closed() {
+        conn.close(clock.now(), VarInt::from_u32(0), b"done");
+        let _ = drive(&mut conn, &socket, &clock, Duration::from_secs(3), "draining", |c, _| {
+            c.is_drained()
+        });
+    }
+    let server_error = server
+        .join()
+        .expect("the server thread does not panic")
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    let verified = received == size && ctx.finish().as_ref() == expected.as_ref();
+    (Download { received, verified, client_error, server_error }, relay)
+}
+
+#[test]
+fn quic_download_through_loss_and_delay() {
+    let mut cfg = RelayConfig::new("127.0.0.1:1".parse().unwrap(), seed());
+    for d in [&mut cfg.to_server, &mut cfg.to_client] {
+        d.loss = 0.02;
+        d.delay = Duration::from_millis(10);
+    }
+    let (download, relay) = download_through(cfg, 1 << 20, Duration::from_secs(5), |_, _| {});
+    let records = relay.stop();
+    assert!(download.verified, "seed {}: {download:?}", seed());
+    assert_eq!(download.client_error, None, "seed {}", seed());
+    let lost = records.iter().filter(|r| r.fate == Fate::Lost).count();
+    // About 900 datagrams carry the megabyte, so 2 % loss drops some.
+    assert!(lost >= 5, "seed {}: only {lost} of {} datagrams lost", seed(), records.len());
+}
+
+#[test]
+fn quic_download_does_not_survive_a_port_rebinding() {
+    // Our stack has no connection migration yet (issue #14, paths): the
+    // server keeps sending to the address the handshake came from and
+    // never validates the new one. After the NAT rebinding everything it
+    // sends goes to the dead mapping, so the client hears nothing more and
+    // its idle timeout ends the connection. This test pins that failure
+    // mode; when #14 lands it should fail, and become a test that the
+    // download completes across the rebinding.
+    let cfg = RelayConfig::new("127.0.0.1:1".parse().unwrap(), seed());
+    let mut rebound = false;
+    let (download, relay) = download_through(cfg, 4 << 20, Duration::from_secs(1), |relay, got| {
+        if !rebound && got >= 256 << 10 {
+            relay.rebind_port().expect("rebind the relay's port");
+            rebound = true;
+        }
+    });
+    let records = relay.stop();
+    assert!(rebound, "seed {}: the download ended before the rebinding: {download:?}", seed());
+    assert!(!download.verified && download.received < 4 << 20, "seed {}: {download:?}", seed());
+    assert_eq!(download.client_error, Some(ConnectionError::TimedOut), "seed {}", seed());
+    assert_eq!(download.server_error, Some(ConnectionError::TimedOut), "seed {}", seed());
+    // Everything the server sent after the rebinding hit the old mapping.
+    let stranded = records.iter().filter(|r| r.fate == Fate::Blackholed).count();
+    assert!(stranded > 0, "seed {}: nothing reached the old mapping", seed());
 }
