@@ -342,17 +342,31 @@ struct Shared {
     mapping: Mutex<SocketAddr>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Recorder {
     records: Vec<Record>,
     bytes: usize,
     unrecorded: u64,
+    max_records: usize,
+    max_bytes: usize,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self {
+            records: Vec::new(),
+            bytes: 0,
+            unrecorded: 0,
+            max_records: MAX_RECORDS,
+            max_bytes: MAX_RECORDED_BYTES,
+        }
+    }
 }
 
 impl Recorder {
     /// Records a datagram; returns its index, or `None` past the bounds.
     fn push(&mut self, record: Record) -> Option<usize> {
-        if self.records.len() >= MAX_RECORDS || self.bytes + record.data.len() > MAX_RECORDED_BYTES
+        if self.records.len() >= self.max_records || self.bytes + record.data.len() > self.max_bytes
         {
             self.unrecorded += 1;
             return None;
@@ -655,5 +669,102 @@ impl Worker {
                 lock(&self.shared.recorder).records[i].fate = Fate::Lost;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lane(cfg: Direction) -> (Lane, Instant) {
+        let start = Instant::now();
+        (Lane::new(cfg, 7, 1, start), start)
+    }
+
+    #[test]
+    fn bandwidth_queue_admits_until_the_backlog_is_full() {
+        let (mut lane, t) =
+            lane(Direction { bandwidth: Some(1000), queue: 3000, ..Direction::default() });
+        let mut data = [0u8; 1000];
+        let fates: Vec<_> = (0..5).map(|_| lane.judge(t, Duration::ZERO, &mut data)).collect();
+        let s = Duration::from_secs;
+        assert_eq!(
+            fates,
+            [
+                (Fate::Delivered, t + s(1)),
+                (Fate::Delivered, t + s(2)),
+                (Fate::Delivered, t + s(3)),
+                (Fate::QueueFull, t),
+                (Fate::QueueFull, t),
+            ]
+        );
+        // Two seconds later two datagrams have left: two more fit.
+        let later = t + s(2);
+        assert_eq!(lane.judge(later, s(2), &mut data), (Fate::Delivered, t + s(4)));
+        assert_eq!(lane.judge(later, s(2), &mut data), (Fate::Delivered, t + s(5)));
+        assert_eq!(lane.judge(later, s(2), &mut data).0, Fate::QueueFull);
+    }
+
+    #[test]
+    fn zero_bandwidth_passes_nothing() {
+        let (mut lane, t) = lane(Direction { bandwidth: Some(0), ..Direction::default() });
+        assert_eq!(lane.judge(t, Duration::ZERO, &mut [1, 2, 3]).0, Fate::QueueFull);
+    }
+
+    #[test]
+    fn delay_jitter_and_reorder_add_up() {
+        let cfg = Direction {
+            delay: Duration::from_millis(10),
+            jitter: Duration::from_millis(5),
+            reorder: 1.0,
+            reorder_delay: Duration::from_millis(100),
+            ..Direction::default()
+        };
+        let (mut lane, t) = lane(cfg);
+        for _ in 0..100 {
+            let (fate, leaves) = lane.judge(t, Duration::ZERO, &mut [0; 10]);
+            assert_eq!(fate, Fate::Delivered);
+            let d = leaves - t;
+            assert!(d >= Duration::from_millis(110) && d <= Duration::from_millis(115), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn corruption_changes_one_byte() {
+        let (mut lane, t) = lane(Direction { corrupt: 1.0, ..Direction::default() });
+        for _ in 0..200 {
+            let mut data = [0x55u8; 20];
+            assert_eq!(lane.judge(t, Duration::ZERO, &mut data).0, Fate::Corrupted);
+            assert_eq!(data.iter().filter(|&&b| b != 0x55).count(), 1);
+        }
+        assert_eq!(lane.judge(t, Duration::ZERO, &mut []).0, Fate::Delivered);
+    }
+
+    #[test]
+    fn gilbert_elliott_loss_rate_is_the_stationary_one() {
+        let (mut lane, t) =
+            lane(Direction { burst_loss: Some((0.1, 0.4)), ..Direction::default() });
+        let lost = (0..100_000)
+            .filter(|_| lane.judge(t, Duration::ZERO, &mut [0; 10]).0 == Fate::Lost)
+            .count();
+        // 0.1 / (0.1 + 0.4) = 20 %.
+        assert!((19_000..=21_000).contains(&lost), "{lost}");
+    }
+
+    #[test]
+    fn recorder_stops_at_its_bounds() {
+        let record = |n| Record {
+            at: Duration::ZERO,
+            dir: RelayDir::ToServer,
+            data: vec![0; n],
+            fate: Fate::Lost,
+        };
+        let mut r = Recorder { max_records: 3, max_bytes: 100, ..Recorder::default() };
+        assert_eq!(r.push(record(60)), Some(0));
+        assert_eq!(r.push(record(50)), None, "past the byte bound");
+        assert_eq!(r.push(record(40)), Some(1));
+        assert_eq!(r.push(record(0)), Some(2));
+        assert_eq!(r.push(record(0)), None, "past the record bound");
+        assert_eq!((r.records.len(), r.bytes, r.unrecorded), (3, 100, 2));
     }
 }
