@@ -36,7 +36,8 @@
 //!
 //! Time is `std::time::Instant`: this is a test tool on real sockets, not
 //! the sans-I/O core. Release times are met to within the poll's
-//! granularity (about a millisecond on Linux's epoll).
+//! granularity (about a millisecond on Linux's epoll). More, with the
+//! outcome of a QUIC download across a rebinding, in `docs/relay.md`.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
