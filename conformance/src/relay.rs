@@ -707,6 +707,14 @@ mod tests {
     }
 
     #[test]
+    fn relay_is_shareable_across_threads() {
+        // The matrix runner rebinds from another thread while a transfer runs.
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Relay>();
+        shareable::<Record>();
+    }
+
+    #[test]
     fn zero_bandwidth_passes_nothing() {
         let (mut lane, t) = lane(Direction { bandwidth: Some(0), ..Direction::default() });
         assert_eq!(lane.judge(t, Duration::ZERO, &mut [1, 2, 3]).0, Fate::QueueFull);
