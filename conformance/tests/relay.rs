@@ -641,9 +641,10 @@ fn download_through(
 #[test]
 fn quic_download_through_loss_and_delay() {
     let mut cfg = RelayConfig::new("127.0.0.1:1".parse().unwrap(), seed());
+    // 2 % loss each way and 10 ms of delay on the round trip.
     for d in [&mut cfg.to_server, &mut cfg.to_client] {
         d.loss = 0.02;
-        d.delay = Duration::from_millis(10);
+        d.delay = Duration::from_millis(5);
     }
     let (download, relay) = download_through(cfg, 1 << 20, Duration::from_secs(5), |_, _| {});
     let records = relay.stop();
