@@ -42,6 +42,7 @@ use quic_proto::connection::{
 use quic_proto::endpoint::{ConnectionHandle, DatagramEvent, Endpoint, EndpointConfig, Incoming};
 use quic_proto::{Instant, SystemRandom};
 
+use crate::socket::trace::{Direction, Trace};
 use crate::socket::{Gatherer, RECV_BUF_SIZE, SendCounts, UdpSocket};
 
 /// Receive calls per wake-up. Each may return a GRO batch of up to 64
@@ -130,6 +131,8 @@ pub struct Driver {
     /// `process` stopped with events possibly left in the endpoint.
     events_pending: bool,
     stats: DriverStats,
+    /// Where every datagram in and out is recorded, if anywhere.
+    trace: Option<Trace>,
 }
 
 impl Driver {
@@ -147,6 +150,7 @@ impl Driver {
             read_backlog: false,
             events_pending: false,
             stats: DriverStats::default(),
+            trace: None,
         }
     }
 
@@ -183,6 +187,27 @@ impl Driver {
     /// The current time on the driver's clock, as the core counts it.
     pub fn now(&self) -> Instant {
         crate::instant_since(self.epoch)
+    }
+
+    /// Records every datagram the driver receives and sends from now on in
+    /// `trace` (pcapng, docs/traces.md), one record per datagram (GSO
+    /// batches and GRO buffers split), timed by the driver clock the core
+    /// sees. For the trace to decrypt, wrap the key log of the TLS
+    /// configurations in use with [`Trace::key_log`] before connecting or
+    /// accepting. A trace that fails to write is dropped with a warning;
+    /// the connections carry on.
+    pub fn set_trace(&mut self, mut trace: Trace) {
+        trace.set_clock_origin(self.now());
+        self.trace = Some(trace);
+    }
+
+    /// Stops recording and hands the trace back (flushed).
+    pub fn take_trace(&mut self) -> Option<Trace> {
+        let mut trace = self.trace.take()?;
+        if let Err(e) = trace.flush() {
+            tracing::warn!(error = %e, "trace could not be written");
+        }
+        Some(trace)
     }
 
     /// Chooses what happens to new clients' connection attempts.
@@ -303,6 +328,20 @@ impl Driver {
                 break;
             }
         }
+        // Once per wake-up: a reader, or a process killed later, sees
+        // everything up to here.
+        if let Some(trace) = &mut self.trace {
+            let result = trace.flush();
+            self.trace_written(result);
+        }
+    }
+
+    /// A trace write's outcome: on failure, stop tracing.
+    fn trace_written(&mut self, result: io::Result<()>) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "trace could not be written; tracing stops");
+            self.trace = None;
+        }
     }
 
     /// Reads up to [`READ_BATCH`] receive calls' worth of datagrams into
@@ -327,13 +366,29 @@ impl Driver {
             while start < len {
                 let end = (start + stride).min(len);
                 let data = BytesMut::from(&self.recv_buf[start..end]);
-                start = end;
                 self.stats.datagrams_received += 1;
                 let dmeta =
                     DatagramMeta { remote: meta.remote, local_ip: meta.local_ip, ecn: meta.ecn };
-                if let Some(DatagramEvent::Incoming(incoming)) =
-                    self.endpoint.handle_datagram(now, dmeta, data)
-                {
+                let event = self.endpoint.handle_datagram(now, dmeta, data);
+                // Recorded after the core has seen it, so that the secrets
+                // it yielded (the handshake keys a ServerHello brings) are
+                // written first and decrypt the rest of the datagram.
+                if let Some(trace) = &mut self.trace {
+                    let local = self.socket.local_addr();
+                    let local = SocketAddr::new(meta.local_ip.unwrap_or(local.ip()), local.port());
+                    let datagram = &self.recv_buf[start..end];
+                    let result = trace.record(
+                        now,
+                        Direction::Inbound,
+                        local,
+                        meta.remote,
+                        meta.ecn,
+                        datagram,
+                    );
+                    self.trace_written(result);
+                }
+                start = end;
+                if let Some(DatagramEvent::Incoming(incoming)) = event {
                     self.on_incoming(now, incoming);
                 }
             }
@@ -383,11 +438,38 @@ impl Driver {
             else {
                 return;
             };
+            // Recorded when the core produced it: a blocked batch is sent
+            // later, but is what the core said at `now`.
+            self.record_transmit(now, &transmit, &data);
             let blocked = Blocked { transmit, data, offset: 0 };
             if !self.send_blocked(blocked) {
                 return;
             }
         }
+    }
+
+    /// Records each datagram of a (GSO) batch in the trace.
+    fn record_transmit(&mut self, now: Instant, transmit: &Transmit, data: &[u8]) {
+        let Some(trace) = &mut self.trace else { return };
+        let data = &data[..transmit.size.min(data.len())];
+        let segment = transmit.segment_size.unwrap_or(data.len()).max(1);
+        let local = self.socket.local_addr();
+        let local = SocketAddr::new(transmit.src_ip.unwrap_or(local.ip()), local.port());
+        let mut result = Ok(());
+        for datagram in data.chunks(segment) {
+            result = trace.record(
+                now,
+                Direction::Outbound,
+                local,
+                transmit.destination,
+                transmit.ecn,
+                datagram,
+            );
+            if result.is_err() {
+                break;
+            }
+        }
+        self.trace_written(result);
     }
 
     /// Sends `b`'s remaining bytes; false if the socket blocked (then `b`

@@ -34,6 +34,7 @@ use crate::sys_linux as sys;
 mod gather;
 #[cfg(target_os = "linux")]
 mod sys_linux;
+pub mod trace;
 
 pub use gather::{Gatherer, SendCounts};
 
