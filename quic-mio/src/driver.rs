@@ -40,9 +40,9 @@ use quic_proto::connection::{
     ClientConfig, ConnectError, Connection, DatagramMeta, Event, ServerConfig, Transmit,
 };
 use quic_proto::endpoint::{ConnectionHandle, DatagramEvent, Endpoint, EndpointConfig, Incoming};
-use quic_proto::{Instant, SystemRandom};
+use quic_proto::{Instant, RandomSource, SeededRandom, SystemRandom};
 
-use crate::socket::trace::{Direction, Trace};
+use crate::socket::trace::{Direction, InputRecord, Trace};
 use crate::socket::{Gatherer, RECV_BUF_SIZE, SendCounts, UdpSocket};
 
 /// Receive calls per wake-up. Each may return a GRO batch of up to 64
@@ -133,6 +133,8 @@ pub struct Driver {
     stats: DriverStats,
     /// Where every datagram in and out is recorded, if anywhere.
     trace: Option<Trace>,
+    /// The seed of the endpoint's randomness, if the driver made it.
+    seed: Option<[u8; 32]>,
 }
 
 impl Driver {
@@ -151,12 +153,14 @@ impl Driver {
             events_pending: false,
             stats: DriverStats::default(),
             trace: None,
+            seed: None,
         }
     }
 
     /// Binds a socket to `addr` (see [`UdpSocket::bind`]) and creates an
-    /// endpoint on it whose randomness is the OS generator
-    /// ([`SystemRandom`]). With a `server` configuration it accepts
+    /// endpoint on it whose randomness is ChaCha20 keyed by a seed from the
+    /// OS generator ([`SystemRandom`]), which a trace records (see
+    /// [`Driver::with_seed`]). With a `server` configuration it accepts
     /// connections (see [`Driver::set_incoming_policy`]).
     pub fn bind(
         addr: SocketAddr,
@@ -164,8 +168,25 @@ impl Driver {
         server: Option<ServerConfig>,
     ) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
-        let endpoint = Endpoint::new(config, server, Box::new(SystemRandom));
-        Ok(Self::new(socket, endpoint))
+        Ok(Self::with_seed(socket, config, server, os_seed()))
+    }
+
+    /// A driver on `socket` with a new endpoint whose randomness is a
+    /// [`SeededRandom`] keyed by `seed`: every random draw of the endpoint
+    /// and its connections follows from the seed, which
+    /// [`Driver::set_trace`] records. Use a seed from [`os_seed`] in
+    /// production; a fixed one only where predictability is the point
+    /// (tests, replay).
+    pub fn with_seed(
+        socket: UdpSocket,
+        config: EndpointConfig,
+        server: Option<ServerConfig>,
+        seed: [u8; 32],
+    ) -> Self {
+        let endpoint = Endpoint::new(config, server, Box::new(SeededRandom::from_seed(seed)));
+        let mut driver = Self::new(socket, endpoint);
+        driver.seed = Some(seed);
+        driver
     }
 
     /// Registers the socket with the application's registry under `token`,
@@ -196,9 +217,24 @@ impl Driver {
     /// configurations in use with [`Trace::key_log`] before connecting or
     /// accepting. A trace that fails to write is dropped with a warning;
     /// the connections carry on.
+    ///
+    /// The trace starts with the inputs replay needs besides the datagrams
+    /// that the driver knows: its clock's origin and, for an endpoint the
+    /// driver made ([`Driver::bind`], [`Driver::with_seed`]), the seed of
+    /// its randomness. The seed yields the endpoint's stateless reset and
+    /// token keys: guard a trace like a key log.
     pub fn set_trace(&mut self, mut trace: Trace) {
-        trace.set_clock_origin(self.now());
+        let inputs: Vec<InputRecord> =
+            self.seed.map(InputRecord::EndpointSeed).into_iter().collect();
+        let result = trace.begin(self.now(), &inputs);
         self.trace = Some(trace);
+        self.trace_written(result);
+    }
+
+    /// The seed of the endpoint's randomness, when the driver made the
+    /// endpoint; `None` for one given to [`Driver::new`].
+    pub fn seed(&self) -> Option<[u8; 32]> {
+        self.seed
     }
 
     /// Stops recording and hands the trace back (flushed).
@@ -499,6 +535,13 @@ impl Driver {
     pub fn into_parts(self) -> (Endpoint, UdpSocket) {
         (self.endpoint, self.socket)
     }
+}
+
+/// 32 bytes from the OS generator: a seed for [`Driver::with_seed`].
+pub fn os_seed() -> [u8; 32] {
+    let mut seed = [0; 32];
+    SystemRandom.fill(&mut seed);
+    seed
 }
 
 #[cfg(test)]

@@ -36,12 +36,83 @@ const SECTION_HEADER: u32 = 0x0A0D_0D0A;
 const INTERFACE_DESCRIPTION: u32 = 0x0000_0001;
 const ENHANCED_PACKET: u32 = 0x0000_0006;
 const DECRYPTION_SECRETS: u32 = 0x0000_000A;
+/// A Custom Block that may be copied into a new file (pcapng §4.8):
+/// readers that do not know its enterprise number skip it.
+const CUSTOM_COPYABLE: u32 = 0x0000_0BAD;
 const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
 /// `LINKTYPE_RAW`: each packet starts with an IPv4 or IPv6 header; one
 /// interface carries both families, as a dual-stack socket does.
 pub const LINKTYPE_RAW: u16 = 101;
 /// Decryption Secrets Block secrets type: an NSS key log ("TLSK").
 pub const SECRETS_TLS_KEY_LOG: u32 = 0x544c_534b;
+
+/// The Private Enterprise Number of this project's custom blocks: 32473,
+/// the IANA number for examples and documentation (RFC 5612), until the
+/// project registers one.
+pub const TRACE_PEN: u32 = 32_473;
+
+/// The records of a trace's custom blocks: replay's inputs besides the
+/// datagrams (docs/traces.md). Each record is `type: u16, length: u16`
+/// (little-endian), the value, zero padding to 4 bytes; the padding reads
+/// as a record of type 0, which ends the block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InputRecord {
+    /// The Unix time, in nanoseconds, of the driver clock's zero: a packet
+    /// block's timestamp minus it is the `Instant` the core was given.
+    /// Value: u64, little-endian.
+    ClockOrigin(u64),
+    /// The 32-byte seed of the endpoint's `SeededRandom`: with it, every
+    /// random draw of the endpoint and its connections (keys for stateless
+    /// resets and tokens, connection IDs, packet number skips, greasing)
+    /// replays.
+    EndpointSeed([u8; 32]),
+}
+
+impl InputRecord {
+    /// Record type of [`InputRecord::ClockOrigin`].
+    pub const CLOCK_ORIGIN: u16 = 1;
+    /// Record type of [`InputRecord::EndpointSeed`].
+    pub const ENDPOINT_SEED: u16 = 2;
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        let (kind, value): (u16, &[u8]) = match self {
+            Self::ClockOrigin(nanos) => (Self::CLOCK_ORIGIN, &nanos.to_le_bytes()),
+            Self::EndpointSeed(seed) => (Self::ENDPOINT_SEED, seed),
+        };
+        put_u16(out, kind);
+        put_u16(out, value.len() as u16);
+        out.extend_from_slice(value);
+        pad(out);
+    }
+
+    /// The records of a custom block's data (after its enterprise number);
+    /// unknown record types are skipped, a malformed tail ends the list.
+    pub fn decode_all(mut data: &[u8]) -> Vec<Self> {
+        let mut out = Vec::new();
+        while data.len() >= 4 {
+            let kind = u16::from_le_bytes([data[0], data[1]]);
+            let len = usize::from(u16::from_le_bytes([data[2], data[3]]));
+            if kind == 0 {
+                break;
+            }
+            let Some(value) = data.get(4..4 + len) else { break };
+            match (kind, value.len()) {
+                (Self::CLOCK_ORIGIN, 8) => {
+                    out.push(Self::ClockOrigin(u64::from_le_bytes(
+                        value.try_into().unwrap_or_default(),
+                    )));
+                }
+                (Self::ENDPOINT_SEED, 32) => {
+                    out.push(Self::EndpointSeed(value.try_into().unwrap_or_default()));
+                }
+                _ => {}
+            }
+            data = data.get(4 + len.next_multiple_of(4)..).unwrap_or_default();
+        }
+        out
+    }
+}
 
 /// Option codes.
 const OPT_END: u16 = 0;
@@ -143,6 +214,16 @@ impl<W: Write> PcapngWriter<W> {
         dsb.extend_from_slice(data);
         pad(&mut dsb);
         write_block(&mut self.out, DECRYPTION_SECRETS, &dsb)
+    }
+
+    /// Writes a copyable Custom Block of enterprise number `pen` holding
+    /// `data` (zero-padded to 4 bytes: the data must say where it ends).
+    pub fn custom(&mut self, pen: u32, data: &[u8]) -> io::Result<()> {
+        let mut block = Vec::with_capacity(data.len() + 8);
+        put_u32(&mut block, pen);
+        block.extend_from_slice(data);
+        pad(&mut block);
+        write_block(&mut self.out, CUSTOM_COPYABLE, &block)
     }
 
     /// Flushes the sink.
@@ -348,7 +429,7 @@ impl Trace {
     }
 
     /// Starts a trace in `out`. Its timestamps count from the Unix epoch
-    /// once the driver sets its clock ([`Trace::set_clock_origin`]).
+    /// once the driver has called [`Trace::begin`].
     pub fn new(out: Box<dyn Write + Send>) -> io::Result<Self> {
         let application = concat!("quic-udp ", env!("CARGO_PKG_VERSION"));
         Ok(Self {
@@ -360,13 +441,29 @@ impl Trace {
         })
     }
 
-    /// Says which wall-clock time the driver clock's zero is, as
-    /// `SystemTime`; a driver calls it when it takes the trace, with its
-    /// clock's current reading `now`.
-    pub fn set_clock_origin(&mut self, now: Instant) {
+    /// Starts the record: a driver calls it when it takes the trace, with
+    /// its clock's current reading `now` and the inputs it knows (say, its
+    /// endpoint's seed). Sets the wall-clock time of the driver clock's
+    /// zero and writes it ([`InputRecord::ClockOrigin`]) and `inputs` as
+    /// one custom block, which Wireshark lists as the first frame.
+    pub fn begin(&mut self, now: Instant, inputs: &[InputRecord]) -> io::Result<()> {
         let unix = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let unix = u64::try_from(unix.as_nanos()).unwrap_or(u64::MAX);
         self.origin_unix_nanos = unix.saturating_sub(now.as_nanos());
+        let mut records = vec![InputRecord::ClockOrigin(self.origin_unix_nanos)];
+        records.extend_from_slice(inputs);
+        self.record_inputs(&records)
+    }
+
+    /// Writes `records` as one custom block ([`TRACE_PEN`]), after any
+    /// pending secrets.
+    pub fn record_inputs(&mut self, records: &[InputRecord]) -> io::Result<()> {
+        self.write_secrets()?;
+        let mut data = Vec::new();
+        for record in records {
+            record.encode(&mut data);
+        }
+        self.writer.custom(TRACE_PEN, &data)
     }
 
     /// A key log that hands each secret to this trace and then to `inner`

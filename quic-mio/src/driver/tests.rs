@@ -302,6 +302,38 @@ fn traces_record_each_datagram_once_gso_batches_split() {
     }
 }
 
+/// A driver that made its endpoint records the endpoint's seed and its
+/// clock's origin in the trace, ahead of the first datagram.
+#[test]
+fn a_trace_starts_with_the_endpoint_seed_and_the_clock_origin() {
+    let seed = [7; 32];
+    let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut driver = Driver::with_seed(socket, EndpointConfig::default(), None, seed);
+    assert_eq!(driver.seed(), Some(seed));
+    let sink = SharedSink::default();
+    driver.set_trace(Trace::new(Box::new(sink.clone())).unwrap());
+    drop(driver);
+    let file = sink.0.lock().unwrap().clone();
+    let u32_at = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap());
+    let (mut at, mut records) = (0, Vec::new());
+    while at < file.len() {
+        let (kind, total) = (u32_at(at), u32_at(at + 4) as usize);
+        if kind == 0x0BAD && u32_at(at + 8) == crate::socket::trace::TRACE_PEN {
+            records.extend(InputRecord::decode_all(&file[at + 12..at + total - 4]));
+        }
+        at += total;
+    }
+    assert!(
+        matches!(records[..], [InputRecord::ClockOrigin(_), InputRecord::EndpointSeed(s)] if s == seed),
+        "{records:?}"
+    );
+    let made = Driver::new(
+        UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap(),
+        Endpoint::new(EndpointConfig::default(), None, Box::new(SystemRandom)),
+    );
+    assert_eq!(made.seed(), None, "an endpoint made elsewhere: no seed to record");
+}
+
 /// One wake-up of a loop over `drivers`: waits as the drivers ask, feeds
 /// them, and processes them. Returns whether anything was ready.
 fn wake(poll: &mut mio::Poll, events: &mut mio::Events, drivers: &mut [&mut Driver]) -> bool {

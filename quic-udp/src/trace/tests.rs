@@ -196,3 +196,40 @@ fn an_unspecified_source_takes_the_routes_address_then_the_one_datagrams_arrived
     let (a, c) = (vec![127, 0, 0, 1], vec![127, 0, 0, 3]);
     assert_eq!(addresses, [(a.clone(), a.clone()), (a.clone(), c.clone()), (c, a)]);
 }
+
+#[test]
+fn input_records_round_trip_in_a_custom_block_before_the_packets() {
+    let sink = Shared::default();
+    let mut trace = Trace::new(Box::new(sink.clone())).unwrap();
+    let seed: [u8; 32] = std::array::from_fn(|i| i as u8 + 1);
+    trace.begin(Instant::from_nanos(5), &[InputRecord::EndpointSeed(seed)]).unwrap();
+    let local: SocketAddr = "127.0.0.1:1".parse().unwrap();
+    trace.record(Instant::from_nanos(7), Direction::Inbound, local, local, None, b"x").unwrap();
+    drop(trace);
+    let file = sink.0.lock().unwrap().clone();
+    let blocks = blocks(&file);
+    let kinds: Vec<u32> = blocks.iter().map(|b| b.kind).collect();
+    assert_eq!(kinds, [SECTION_HEADER, INTERFACE_DESCRIPTION, CUSTOM_COPYABLE, ENHANCED_PACKET]);
+    assert_eq!(u32_at(&blocks[2].body, 0), TRACE_PEN);
+    let records = InputRecord::decode_all(&blocks[2].body[4..]);
+    let [InputRecord::ClockOrigin(origin), InputRecord::EndpointSeed(read)] = records[..] else {
+        panic!("{records:?}");
+    };
+    assert_eq!(read, seed);
+    // The packet's timestamp less the origin is the core's `Instant`.
+    assert_eq!(epb(&blocks[3]).0 - origin, 7);
+}
+
+#[test]
+fn input_records_skip_unknown_types_and_stop_at_a_malformed_tail() {
+    let mut data = Vec::new();
+    InputRecord::ClockOrigin(9).encode(&mut data);
+    data.extend_from_slice(&[0x99, 0, 3, 0, 1, 2, 3, 0]); // unknown type 0x99, padded
+    InputRecord::EndpointSeed([4; 32]).encode(&mut data);
+    data.extend_from_slice(&[2, 0, 32, 0, 1]); // a seed record cut short
+    assert_eq!(
+        InputRecord::decode_all(&data),
+        [InputRecord::ClockOrigin(9), InputRecord::EndpointSeed([4; 32])]
+    );
+    assert_eq!(InputRecord::decode_all(&[2, 0]), []);
+}

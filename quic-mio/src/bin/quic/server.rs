@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use quic_mio::driver::DriverStats;
+use quic_mio::driver::{DriverStats, os_seed};
 use quic_mio::{Driver, DriverEvent, IncomingPolicy, Trace, UdpSocket};
 use quic_proto::connection::{
     Connection, Event, ReadError, ServerConfig, StreamEvent, TransportConfig, WriteError,
 };
 use quic_proto::endpoint::{ConnectionHandle, Endpoint, EndpointConfig};
-use quic_proto::{Dir, Instant, StreamId, SystemRandom, VarInt};
+use quic_proto::{Dir, Instant, StreamId, VarInt};
 
 use crate::server_h3::H3Server;
 use crate::tls::{self, Identity};
@@ -121,8 +121,7 @@ impl Server {
             tls.key_log = trace.key_log(tls.key_log.clone());
         }
         let config = ServerConfig { tls: Arc::new(tls), transport: Arc::new(transport) };
-        let endpoint = Endpoint::new(endpoint, Some(config), Box::new(SystemRandom));
-        let mut driver = Driver::new(socket, endpoint);
+        let mut driver = Driver::with_seed(socket, endpoint, Some(config), os_seed());
         if let Some(trace) = trace {
             driver.set_trace(trace);
         }
