@@ -538,10 +538,10 @@ impl Trace {
             }
             return local;
         }
-        if learned.is_none() {
-            *learned = route_source(remote_ip);
-        }
-        learned.map_or(local, |learned| SocketAddr::new(learned, local.port()))
+        // Probed once: without a route the wildcard stays (a probe per
+        // datagram would cost a socket each).
+        let learned = *learned.get_or_insert_with(|| route_source(remote_ip).unwrap_or(ip));
+        SocketAddr::new(learned, local.port())
     }
 }
 
