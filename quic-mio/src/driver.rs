@@ -40,8 +40,9 @@ use quic_proto::connection::{
     ClientConfig, ConnectError, Connection, DatagramMeta, Event, ServerConfig, Transmit,
 };
 use quic_proto::endpoint::{ConnectionHandle, DatagramEvent, Endpoint, EndpointConfig, Incoming};
-use quic_proto::{Instant, SystemRandom};
+use quic_proto::{Instant, RandomSource, SeededRandom, SystemRandom};
 
+use crate::socket::trace::{Direction, InputRecord, Trace};
 use crate::socket::{Gatherer, RECV_BUF_SIZE, SendCounts, UdpSocket};
 
 /// Receive calls per wake-up. Each may return a GRO batch of up to 64
@@ -130,6 +131,10 @@ pub struct Driver {
     /// `process` stopped with events possibly left in the endpoint.
     events_pending: bool,
     stats: DriverStats,
+    /// Where every datagram in and out is recorded, if anywhere.
+    trace: Option<Trace>,
+    /// The seed of the endpoint's randomness, if the driver made it.
+    seed: Option<[u8; 32]>,
 }
 
 impl Driver {
@@ -147,12 +152,15 @@ impl Driver {
             read_backlog: false,
             events_pending: false,
             stats: DriverStats::default(),
+            trace: None,
+            seed: None,
         }
     }
 
     /// Binds a socket to `addr` (see [`UdpSocket::bind`]) and creates an
-    /// endpoint on it whose randomness is the OS generator
-    /// ([`SystemRandom`]). With a `server` configuration it accepts
+    /// endpoint on it whose randomness is ChaCha20 keyed by a seed from the
+    /// OS generator ([`SystemRandom`]), which a trace records (see
+    /// [`Driver::with_seed`]). With a `server` configuration it accepts
     /// connections (see [`Driver::set_incoming_policy`]).
     pub fn bind(
         addr: SocketAddr,
@@ -160,8 +168,25 @@ impl Driver {
         server: Option<ServerConfig>,
     ) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
-        let endpoint = Endpoint::new(config, server, Box::new(SystemRandom));
-        Ok(Self::new(socket, endpoint))
+        Ok(Self::with_seed(socket, config, server, os_seed()))
+    }
+
+    /// A driver on `socket` with a new endpoint whose randomness is a
+    /// [`SeededRandom`] keyed by `seed`: every random draw of the endpoint
+    /// and its connections follows from the seed, which
+    /// [`Driver::set_trace`] records. Use a seed from [`os_seed`] in
+    /// production; a fixed one only where predictability is the point
+    /// (tests, replay).
+    pub fn with_seed(
+        socket: UdpSocket,
+        config: EndpointConfig,
+        server: Option<ServerConfig>,
+        seed: [u8; 32],
+    ) -> Self {
+        let endpoint = Endpoint::new(config, server, Box::new(SeededRandom::from_seed(seed)));
+        let mut driver = Self::new(socket, endpoint);
+        driver.seed = Some(seed);
+        driver
     }
 
     /// Registers the socket with the application's registry under `token`,
@@ -183,6 +208,42 @@ impl Driver {
     /// The current time on the driver's clock, as the core counts it.
     pub fn now(&self) -> Instant {
         crate::instant_since(self.epoch)
+    }
+
+    /// Records every datagram the driver receives and sends from now on in
+    /// `trace` (pcapng, docs/traces.md), one record per datagram (GSO
+    /// batches and GRO buffers split), timed by the driver clock the core
+    /// sees. For the trace to decrypt, wrap the key log of the TLS
+    /// configurations in use with [`Trace::key_log`] before connecting or
+    /// accepting. A trace that fails to write is dropped with a warning;
+    /// the connections carry on.
+    ///
+    /// The trace starts with the inputs replay needs besides the datagrams
+    /// that the driver knows: its clock's origin and, for an endpoint the
+    /// driver made ([`Driver::bind`], [`Driver::with_seed`]), the seed of
+    /// its randomness. The seed yields the endpoint's stateless reset and
+    /// token keys: guard a trace like a key log.
+    pub fn set_trace(&mut self, mut trace: Trace) {
+        let inputs: Vec<InputRecord> =
+            self.seed.map(InputRecord::EndpointSeed).into_iter().collect();
+        let result = trace.begin(self.now(), &inputs);
+        self.trace = Some(trace);
+        self.trace_written(result);
+    }
+
+    /// The seed of the endpoint's randomness, when the driver made the
+    /// endpoint; `None` for one given to [`Driver::new`].
+    pub fn seed(&self) -> Option<[u8; 32]> {
+        self.seed
+    }
+
+    /// Stops recording and hands the trace back (flushed).
+    pub fn take_trace(&mut self) -> Option<Trace> {
+        let mut trace = self.trace.take()?;
+        if let Err(e) = trace.flush() {
+            tracing::warn!(error = %e, "trace could not be written");
+        }
+        Some(trace)
     }
 
     /// Chooses what happens to new clients' connection attempts.
@@ -303,6 +364,20 @@ impl Driver {
                 break;
             }
         }
+        // Once per wake-up: a reader, or a process killed later, sees
+        // everything up to here.
+        if let Some(trace) = &mut self.trace {
+            let result = trace.flush();
+            self.trace_written(result);
+        }
+    }
+
+    /// A trace write's outcome: on failure, stop tracing.
+    fn trace_written(&mut self, result: io::Result<()>) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "trace could not be written; tracing stops");
+            self.trace = None;
+        }
     }
 
     /// Reads up to [`READ_BATCH`] receive calls' worth of datagrams into
@@ -327,13 +402,29 @@ impl Driver {
             while start < len {
                 let end = (start + stride).min(len);
                 let data = BytesMut::from(&self.recv_buf[start..end]);
-                start = end;
                 self.stats.datagrams_received += 1;
                 let dmeta =
                     DatagramMeta { remote: meta.remote, local_ip: meta.local_ip, ecn: meta.ecn };
-                if let Some(DatagramEvent::Incoming(incoming)) =
-                    self.endpoint.handle_datagram(now, dmeta, data)
-                {
+                let event = self.endpoint.handle_datagram(now, dmeta, data);
+                // Recorded after the core has seen it, so that the secrets
+                // it yielded (the handshake keys a ServerHello brings) are
+                // written first and decrypt the rest of the datagram.
+                if let Some(trace) = &mut self.trace {
+                    let local = self.socket.local_addr();
+                    let local = SocketAddr::new(meta.local_ip.unwrap_or(local.ip()), local.port());
+                    let datagram = &self.recv_buf[start..end];
+                    let result = trace.record(
+                        now,
+                        Direction::Inbound,
+                        local,
+                        meta.remote,
+                        meta.ecn,
+                        datagram,
+                    );
+                    self.trace_written(result);
+                }
+                start = end;
+                if let Some(DatagramEvent::Incoming(incoming)) = event {
                     self.on_incoming(now, incoming);
                 }
             }
@@ -383,11 +474,38 @@ impl Driver {
             else {
                 return;
             };
+            // Recorded when the core produced it: a blocked batch is sent
+            // later, but is what the core said at `now`.
+            self.record_transmit(now, &transmit, &data);
             let blocked = Blocked { transmit, data, offset: 0 };
             if !self.send_blocked(blocked) {
                 return;
             }
         }
+    }
+
+    /// Records each datagram of a (GSO) batch in the trace.
+    fn record_transmit(&mut self, now: Instant, transmit: &Transmit, data: &[u8]) {
+        let Some(trace) = &mut self.trace else { return };
+        let data = &data[..transmit.size.min(data.len())];
+        let segment = transmit.segment_size.unwrap_or(data.len()).max(1);
+        let local = self.socket.local_addr();
+        let local = SocketAddr::new(transmit.src_ip.unwrap_or(local.ip()), local.port());
+        let mut result = Ok(());
+        for datagram in data.chunks(segment) {
+            result = trace.record(
+                now,
+                Direction::Outbound,
+                local,
+                transmit.destination,
+                transmit.ecn,
+                datagram,
+            );
+            if result.is_err() {
+                break;
+            }
+        }
+        self.trace_written(result);
     }
 
     /// Sends `b`'s remaining bytes; false if the socket blocked (then `b`
@@ -417,6 +535,13 @@ impl Driver {
     pub fn into_parts(self) -> (Endpoint, UdpSocket) {
         (self.endpoint, self.socket)
     }
+}
+
+/// 32 bytes from the OS generator: a seed for [`Driver::with_seed`].
+pub fn os_seed() -> [u8; 32] {
+    let mut seed = [0; 32];
+    SystemRandom.fill(&mut seed);
+    seed
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //!   cleanly (the `quic-udp` crate, shared with quic-async).
 //! - [`driver::Driver`]: one endpoint on one socket, driven from a
 //!   `mio::Poll` the application owns (see docs/embedding.md).
+//! - [`Trace`]: a pcapng record of every datagram a driver carries, with
+//!   the TLS secrets that decrypt it (docs/traces.md).
 //! - [`instant_since`]: where the wall clock becomes a [`quic_proto::Instant`].
 
 #![deny(missing_docs)]
@@ -20,6 +22,7 @@ pub use driver::{Driver, DriverEvent, IncomingPolicy};
 /// read the clock): nanoseconds since `epoch`.
 pub use quic_udp::instant_since;
 pub use socket::UdpSocket;
+pub use socket::trace::Trace;
 
 #[cfg(test)]
 mod tests {

@@ -705,6 +705,84 @@ fn qlog_dir_gets_a_file_per_connection() {
     assert!(text.contains("\"name\":\"quic:packet_sent\""));
 }
 
+/// tshark, from the interop peers' environment (conformance/peers).
+fn tshark() -> PathBuf {
+    match conformance::peers::PeerEnv::load() {
+        Ok(env) => env.tshark,
+        Err(e) => panic!(
+            "the trace tests need tshark, which `bash conformance/peers/install.sh` \
+             installs: {e}"
+        ),
+    }
+}
+
+/// The QUIC frame types tshark decodes in `trace`, per packet, with no
+/// key log but the trace's own Decryption Secrets Blocks.
+fn tshark_frame_types(tshark: &Path, trace: &Path) -> Vec<Vec<u64>> {
+    let output = Command::new(tshark)
+        .arg("-r")
+        .arg(trace)
+        .args(["-Y", "quic", "-T", "fields", "-e", "quic.frame_type"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", tshark.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "tshark failed on {}: {}\n{stdout}",
+        trace.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let head: Vec<&str> = stdout.lines().take(12).collect();
+    eprintln!(
+        "tshark -r {} -Y quic -T fields -e quic.frame_type (first lines):\n{}",
+        trace.display(),
+        head.join("\n")
+    );
+    stdout
+        .lines()
+        .map(|line| line.split(',').filter_map(|t| t.trim().parse().ok()).collect())
+        .collect()
+}
+
+/// `quic client --trace` and `quic server --trace-dir` write pcapng files
+/// in which tshark, given nothing else, decrypts every packet: the TLS
+/// secrets are in the files' Decryption Secrets Blocks, ahead of the
+/// packets they open.
+#[test]
+fn traces_decrypt_in_tshark_without_a_key_log() {
+    const CRYPTO: u64 = 0x06;
+    const HANDSHAKE_DONE: u64 = 0x1e;
+    let stream = |t: &u64| (0x08..=0x0f).contains(t);
+    let tshark = tshark();
+    let site = Site::new();
+    let dir = site.path("traces");
+    let mut server = site.serve(&["--trace-dir", dir.to_str().unwrap()]);
+    let client_trace = site.path("client.pcapng");
+    let args = ["--trace", client_trace.to_str().unwrap()];
+    check_success(&site.client(&server, &["/small.txt", "/large.bin"], &args));
+    // SIGINT: the server closes its connections and ends its trace cleanly.
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert_eq!(server.child.wait().unwrap().code(), Some(0), "the server exits cleanly");
+    let names: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(names.len(), 1, "one trace for the server's socket: {names:?}");
+    let server_trace = &names[0];
+    let name = server_trace.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.ends_with(&format!("_{}_server.pcapng", server.port())), "{name}");
+
+    for trace in [&client_trace, server_trace] {
+        let packets = tshark_frame_types(&tshark, trace);
+        assert!(packets.len() > 20, "{}: {} QUIC packets", trace.display(), packets.len());
+        let frames: Vec<u64> = packets.iter().flatten().copied().collect();
+        assert!(frames.contains(&CRYPTO), "{}: CRYPTO frames", trace.display());
+        assert!(frames.contains(&HANDSHAKE_DONE), "{}: 1-RTT HANDSHAKE_DONE", trace.display());
+        assert!(frames.iter().any(stream), "{}: 1-RTT STREAM frames", trace.display());
+        // Every packet decrypted: each shows at least one frame.
+        let opaque = packets.iter().filter(|p| p.is_empty()).count();
+        assert_eq!(opaque, 0, "{}: packets tshark could not decrypt", trace.display());
+    }
+}
+
 #[test]
 fn qlog_format_qvis_uses_the_names_qvis_draws() {
     let site = Site::new();

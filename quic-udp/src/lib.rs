@@ -15,6 +15,9 @@
 //! - **Dual stack**: a socket bound to an IPv6 address also carries IPv4;
 //!   IPv4 peers appear with IPv4 addresses, never IPv4-mapped ones.
 //!
+//! [`trace`] writes what a driver sends and receives as pcapng, with the
+//! TLS secrets that decrypt it (docs/traces.md).
+//!
 //! Each feature is detected when the socket is set up. A kernel (or a
 //! device) that refuses GSO when it is first used (`EIO`, `EINVAL`,
 //! `ENOPROTOOPT`) gets it turned off, and the batch is sent again one
@@ -34,6 +37,7 @@ use crate::sys_linux as sys;
 mod gather;
 #[cfg(target_os = "linux")]
 mod sys_linux;
+pub mod trace;
 
 pub use gather::{Gatherer, SendCounts};
 

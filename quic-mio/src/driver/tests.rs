@@ -23,16 +23,17 @@ struct Outcome {
 }
 
 fn upload(ip: IpAddr, size: usize, gso: bool, policy: IncomingPolicy) -> Outcome {
-    upload_with(ip, size, gso, policy, |_| {})
+    upload_with(ip, size, gso, policy, |_, _| {})
 }
 
-/// `upload`, with `setup` applied to the client's socket first.
+/// `upload`, with `setup` applied to the client's and the server's
+/// drivers first.
 fn upload_with(
     ip: IpAddr,
     size: usize,
     gso: bool,
     policy: IncomingPolicy,
-    setup: impl Fn(&UdpSocket),
+    setup: impl FnOnce(&mut Driver, &mut Driver),
 ) -> Outcome {
     let pki = TestPki::new(7);
     let server_config = ServerConfig {
@@ -55,7 +56,7 @@ fn upload_with(
         client.socket().disable_gso();
         server.socket().disable_gso();
     }
-    setup(client.socket());
+    setup(&mut client, &mut server);
     server.register(poll.registry(), SERVER).unwrap();
     client.register(poll.registry(), CLIENT).unwrap();
     let data = Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<_>>());
@@ -192,7 +193,7 @@ fn would_block_keeps_the_transmit_for_later() {
         size,
         true,
         IncomingPolicy::Accept,
-        |socket| socket.block_every_nth_send(4),
+        |client, _| client.socket().block_every_nth_send(4),
     );
     check(&outcome, size);
     let c = outcome.client;
@@ -211,15 +212,126 @@ fn would_block_midway_through_a_batch_resumes_where_it_stopped() {
         size,
         true,
         IncomingPolicy::Accept,
-        |socket| {
-            socket.fail_gso_sends();
-            socket.block_every_nth_send(3);
+        |client, _| {
+            client.socket().fail_gso_sends();
+            client.socket().block_every_nth_send(3);
         },
     );
     check(&outcome, size);
     let c = outcome.client;
     assert!(c.send_blocked > 10, "the client's sends blocked: {c:?}");
     assert_eq!(c.send_errors, 0, "{c:?}");
+}
+
+/// A trace sink the test reads back.
+#[derive(Clone, Default)]
+struct SharedSink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl io::Write for SharedSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SharedSink {
+    /// The UDP payload lengths of the Enhanced Packet Blocks, inbound and
+    /// outbound (raw IPv4 packets: 28 bytes of headers).
+    fn datagram_lengths(&self) -> (Vec<usize>, Vec<usize>) {
+        let file = self.0.lock().unwrap();
+        let u32_at = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap());
+        let (mut inbound, mut outbound) = (Vec::new(), Vec::new());
+        let mut at = 0;
+        while at < file.len() {
+            let (kind, total) = (u32_at(at), u32_at(at + 4) as usize);
+            if kind == 6 {
+                let captured = u32_at(at + 20) as usize;
+                let options = at + 28 + captured.next_multiple_of(4);
+                // epb_flags (code 2) comes first: bits 0-1 are the direction.
+                assert_eq!(u32_at(options) & 0xffff, 2, "epb_flags");
+                match u32_at(options + 4) & 0b11 {
+                    0b01 => inbound.push(captured - 28),
+                    0b10 => outbound.push(captured - 28),
+                    other => panic!("direction {other}"),
+                }
+            }
+            at += total;
+        }
+        (inbound, outbound)
+    }
+}
+
+/// A traced driver records each datagram once, as the core saw it: a GSO
+/// batch as its datagrams, a GRO buffer split at its stride, a send that
+/// blocked and went out later not twice.
+#[test]
+fn traces_record_each_datagram_once_gso_batches_split() {
+    let size = 1 << 20;
+    let (client_sink, server_sink) = (SharedSink::default(), SharedSink::default());
+    let sinks = (client_sink.clone(), server_sink.clone());
+    let outcome = upload_with(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        size,
+        true,
+        IncomingPolicy::Accept,
+        move |client, server| {
+            client.set_trace(Trace::new(Box::new(sinks.0)).unwrap());
+            server.set_trace(Trace::new(Box::new(sinks.1)).unwrap());
+            client.socket().block_every_nth_send(5);
+        },
+    );
+    check(&outcome, size);
+    let (c, s) = (outcome.client, outcome.server);
+    let (client_in, client_out) = client_sink.datagram_lengths();
+    let (server_in, server_out) = server_sink.datagram_lengths();
+    assert_eq!(client_in.len() as u64, c.datagrams_received, "{c:?}");
+    assert_eq!(server_in.len() as u64, s.datagrams_received, "{s:?}");
+    assert_eq!(server_out.len() as u64, s.datagrams_sent + s.send_errors, "{s:?}");
+    // A batch blocked when the loop ended was recorded (the core made it)
+    // but never sent; one batch at most.
+    let unsent = client_out.len() as u64 - c.datagrams_sent - c.send_errors;
+    assert!(unsent <= 64, "{} recorded, {c:?}", client_out.len());
+    assert!(c.send_blocked > 0, "{c:?}");
+    let largest = client_out.iter().chain(&server_out).chain(&client_in).max().copied();
+    assert!(largest.is_some_and(|l| l <= 1500), "one record per datagram: {largest:?}");
+    if UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap().max_gso_segments() > 1 {
+        assert!(c.send_calls < c.datagrams_sent, "GSO batched datagrams: {c:?}");
+    }
+}
+
+/// A driver that made its endpoint records the endpoint's seed and its
+/// clock's origin in the trace, ahead of the first datagram.
+#[test]
+fn a_trace_starts_with_the_endpoint_seed_and_the_clock_origin() {
+    let seed = [7; 32];
+    let socket = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut driver = Driver::with_seed(socket, EndpointConfig::default(), None, seed);
+    assert_eq!(driver.seed(), Some(seed));
+    let sink = SharedSink::default();
+    driver.set_trace(Trace::new(Box::new(sink.clone())).unwrap());
+    drop(driver);
+    let file = sink.0.lock().unwrap().clone();
+    let u32_at = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap());
+    let (mut at, mut records) = (0, Vec::new());
+    while at < file.len() {
+        let (kind, total) = (u32_at(at), u32_at(at + 4) as usize);
+        if kind == 0x0BAD && u32_at(at + 8) == crate::socket::trace::TRACE_PEN {
+            records.extend(InputRecord::decode_all(&file[at + 12..at + total - 4]));
+        }
+        at += total;
+    }
+    assert!(
+        matches!(records[..], [InputRecord::ClockOrigin(_), InputRecord::EndpointSeed(s)] if s == seed),
+        "{records:?}"
+    );
+    let made = Driver::new(
+        UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap(),
+        Endpoint::new(EndpointConfig::default(), None, Box::new(SystemRandom)),
+    );
+    assert_eq!(made.seed(), None, "an endpoint made elsewhere: no seed to record");
 }
 
 /// One wake-up of a loop over `drivers`: waits as the drivers ask, feeds

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use aws_lc_rs::digest;
 use quic_mio::driver::DriverStats;
-use quic_mio::{Driver, DriverEvent};
+use quic_mio::{Driver, DriverEvent, Trace};
 use quic_proto::connection::{
     ClientConfig, ConnectionError, Event, ReadError, StreamEvent, TransportConfig,
 };
@@ -53,6 +53,8 @@ pub(crate) struct Options {
     pub(crate) endpoint: EndpointConfig,
     /// Use GSO and GRO where the kernel has them; false turns both off.
     pub(crate) offload: bool,
+    /// Record the connection here (its key log already wraps `tls`'s).
+    pub(crate) trace: Option<Trace>,
 }
 
 /// What a download measured.
@@ -138,7 +140,16 @@ pub(crate) fn run(args: &ClientArgs) -> Result<Summary, Failure> {
         (Some(ca), false) => Trust::File(ca.clone()),
         (None, false) => Trust::System,
     };
-    let tls = tls::client(trust, &args.alpn, args.chacha20, args.common.keylog_path())?;
+    let mut tls = tls::client(trust, &args.alpn, args.chacha20, args.common.keylog_path())?;
+    let trace = match &args.trace {
+        Some(path) => {
+            let trace = Trace::create(path)
+                .map_err(|e| Failure::other(format!("cannot create {}: {e}", path.display())))?;
+            tls.key_log = trace.key_log(tls.key_log.clone());
+            Some(trace)
+        }
+        None => None,
+    };
     std::fs::create_dir_all(&args.output_dir)
         .map_err(|e| Failure::other(format!("cannot create {}: {e}", args.output_dir.display())))?;
     download(Options {
@@ -153,6 +164,7 @@ pub(crate) fn run(args: &ClientArgs) -> Result<Summary, Failure> {
         sink: Sink::Dir(args.output_dir.clone()),
         endpoint: args.common.endpoint_config()?,
         offload: true,
+        trace,
     })
 }
 
@@ -325,6 +337,9 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
             .socket()
             .disable_gro()
             .map_err(|e| Failure::other(format!("cannot turn UDP GRO off: {e}")))?;
+    }
+    if let Some(trace) = options.trace {
+        driver.set_trace(trace);
     }
     driver.register(poll.registry(), TOKEN).map_err(mio_err)?;
     let mut list = Vec::new();

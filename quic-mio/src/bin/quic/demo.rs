@@ -60,7 +60,7 @@ fn run_in(args: &DemoArgs, size: u64, dir: &std::path::Path) -> Result<(), Failu
     let chain = identity.chain.clone();
     let server_tls = tls::server(identity, &[HQ_INTEROP.to_owned()], keylog.clone())?;
     let endpoint = EndpointConfig::default();
-    let server = Server::bind(([127, 0, 0, 1], 0).into(), dir, server_tls, endpoint, false)?;
+    let server = Server::bind(([127, 0, 0, 1], 0).into(), dir, server_tls, endpoint, false, None)?;
     let addr = server.local_addr();
     let stop = Arc::new(AtomicBool::new(false));
     let server_stop = stop.clone();
@@ -78,6 +78,7 @@ fn run_in(args: &DemoArgs, size: u64, dir: &std::path::Path) -> Result<(), Failu
         key_update: false,
         handshake_timeout: Duration::from_secs(10),
         sink: Sink::Hash,
+        trace: None,
         endpoint: EndpointConfig::default(),
         offload: true,
     });

@@ -104,6 +104,11 @@ struct ServerArgs {
     /// Validate client addresses with a Retry before accepting.
     #[arg(long)]
     retry: bool,
+    /// Record every datagram in and out, with the TLS secrets that decrypt
+    /// them, as pcapng: one file for the socket,
+    /// `<unix seconds>_<port>_server.pcapng`, in this directory.
+    #[arg(long)]
+    trace_dir: Option<PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -138,6 +143,10 @@ struct ClientArgs {
     /// Give up when the handshake takes longer than this (seconds).
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Record every datagram in and out, with the TLS secrets that decrypt
+    /// them, in this pcapng file (Wireshark and tshark read it as it is).
+    #[arg(long)]
+    trace: Option<PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
 }

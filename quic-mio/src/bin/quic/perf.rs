@@ -158,6 +158,7 @@ fn measure(dir: &Path, offload: bool) -> Result<Run, Failure> {
         server_tls,
         EndpointConfig::default(),
         false,
+        None,
     )?;
     if !offload {
         server.disable_offload()?;
@@ -183,6 +184,7 @@ fn measure(dir: &Path, offload: bool) -> Result<Run, Failure> {
             key_update: false,
             handshake_timeout: Duration::from_secs(10),
             sink: Sink::Checksum,
+            trace: None,
             endpoint: EndpointConfig::default(),
             offload,
         });

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use quic_mio::driver::DriverStats;
-use quic_mio::{Driver, DriverEvent, IncomingPolicy};
+use quic_mio::driver::{DriverStats, os_seed};
+use quic_mio::{Driver, DriverEvent, IncomingPolicy, Trace, UdpSocket};
 use quic_proto::connection::{
     Connection, Event, ReadError, ServerConfig, StreamEvent, TransportConfig, WriteError,
 };
@@ -59,7 +59,8 @@ pub(crate) fn run(args: &ServerArgs) -> Result<(), Failure> {
     };
     let tls = tls::server(identity, &args.alpn, args.common.keylog_path())?;
     let endpoint = args.common.endpoint_config()?;
-    let mut server = Server::bind(args.listen, &args.root, tls, endpoint, args.retry)?;
+    let trace_dir = args.trace_dir.as_deref();
+    let mut server = Server::bind(args.listen, &args.root, tls, endpoint, args.retry, trace_dir)?;
     server.log_connections();
     println!("listening on {}", server.local_addr());
     let _ = io::stdout().flush();
@@ -74,6 +75,20 @@ pub(crate) fn run(args: &ServerArgs) -> Result<(), Failure> {
     server.serve(&stop).map(drop)
 }
 
+/// The server's trace, `<unix seconds>_<port>_server.pcapng` in `dir`: one
+/// file for the socket, every connection in it (Wireshark tells them apart
+/// by connection ID).
+fn server_trace(dir: &Path, local: SocketAddr) -> Result<Trace, Failure> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::other(format!("cannot create {}: {e}", dir.display())))?;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let path = dir.join(format!("{secs}_{}_server.pcapng", local.port()));
+    Trace::create(&path)
+        .map_err(|e| Failure::other(format!("cannot create {}: {e}", path.display())))
+}
+
 /// A file server on a driver with its own `mio::Poll`.
 pub(crate) struct Server {
     driver: Driver,
@@ -85,9 +100,10 @@ impl Server {
     pub(crate) fn bind(
         listen: SocketAddr,
         root: &Path,
-        tls: rustls::ServerConfig,
+        mut tls: rustls::ServerConfig,
         endpoint: EndpointConfig,
         retry: bool,
+        trace_dir: Option<&Path>,
     ) -> Result<Self, Failure> {
         let root = root
             .canonicalize()
@@ -98,9 +114,17 @@ impl Server {
         // a peer that sends them anyway a protocol violation (RFC 9221 §3)
         // instead of a queue to fill.
         transport.datagram_receive_buffer(None);
-        let config = ServerConfig { tls: Arc::new(tls), transport: Arc::new(transport) };
-        let mut driver = Driver::bind(listen, endpoint, Some(config))
+        let socket = UdpSocket::bind(listen)
             .map_err(|e| Failure::other(format!("cannot listen on {listen}: {e}")))?;
+        let trace = trace_dir.map(|dir| server_trace(dir, socket.local_addr())).transpose()?;
+        if let Some(trace) = &trace {
+            tls.key_log = trace.key_log(tls.key_log.clone());
+        }
+        let config = ServerConfig { tls: Arc::new(tls), transport: Arc::new(transport) };
+        let mut driver = Driver::with_seed(socket, endpoint, Some(config), os_seed());
+        if let Some(trace) = trace {
+            driver.set_trace(trace);
+        }
         if retry {
             driver.set_incoming_policy(IncomingPolicy::Retry);
         }
