@@ -14,6 +14,11 @@
 pub mod args;
 pub mod flood;
 pub mod loopback;
+pub mod matrix;
 pub mod peers;
+// STAND-IN until the relay helper's `relay` module lands: delete this
+// file and alias in the merge.
+#[path = "relay_standin.rs"]
+pub mod relay;
 pub mod udp;
 pub mod wire_transfer;
