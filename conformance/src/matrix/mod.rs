@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use quic_proto::packet::LongType;
 
 use crate::peers::{PeerError, ScratchDir};
-use crate::relay::{Direction, Relay, RelayConfig, RelayDir};
+use crate::relay::{Direction, Fate, Relay, RelayConfig, RelayDir};
 use endpoint::{ClientSpec, Kind, Programs, Role, Server, ServerSpec};
 use trace::{Trace, client_hello_suites};
 
@@ -238,6 +238,9 @@ struct Setup {
     to_server: Direction,
     to_client: Direction,
     timeout: Duration,
+    /// The impairment the relay must have applied at least once for the
+    /// run to mean anything.
+    must_see: Option<Fate>,
 }
 
 const KB: usize = 1000;
@@ -269,6 +272,7 @@ fn setup(case: Case, quick: bool) -> Setup {
         to_server: Direction::default(),
         to_client: Direction::default(),
         timeout: Duration::from_secs(60),
+        must_see: None,
     };
     let many = |n: usize, size: usize| (0..n).map(|i| (format!("f{i:04}.bin"), size)).collect();
     let conns = if quick { 5 } else { 50 };
@@ -289,18 +293,22 @@ fn setup(case: Case, quick: bool) -> Setup {
             };
             s.ipv6 = case == Case::Ipv6;
             if case == Case::Blackhole {
-                // The runner: 5 s on, 2 s off; here 15 ms each way and
-                // blackouts of 2 s every 5 s, from 1 s in.
-                let holes: Vec<_> = (0..6)
+                // The runner: 10 Mbit/s, 15 ms each way, 5 s on, 2 s off
+                // (a 10 MB file). Quick: 1 MB at 10 Mbit/s (0.8 s) with
+                // 300 ms blackouts every 500 ms from 100 ms in.
+                let (first, every, off) = if quick { (100, 500, 300) } else { (5000, 7000, 2000) };
+                let holes: Vec<_> = (0..20)
                     .map(|i| {
-                        let a = Duration::from_millis(1000 + 7000 * i);
-                        (a, a + Duration::from_secs(2))
+                        let a = Duration::from_millis(first + every * i);
+                        (a, a + Duration::from_millis(off))
                     })
                     .collect();
                 for d in [&mut s.to_server, &mut s.to_client] {
                     d.delay = Duration::from_millis(15);
+                    d.bandwidth = Some(10_000_000);
                     d.blackholes = holes.clone();
                 }
+                s.must_see = Some(Fate::Blackholed);
                 s.timeout = Duration::from_secs(120);
             }
         }
@@ -334,14 +342,24 @@ fn setup(case: Case, quick: bool) -> Setup {
         Case::HandshakeLoss | Case::HandshakeCorruption => {
             s.files = many(conns, KB);
             s.per_file = true;
-            let d = if case == Case::HandshakeLoss { lossy(0.30, 0.0) } else { lossy(0.0, 0.30) };
+            let (d, fate) = if case == Case::HandshakeLoss {
+                (lossy(0.30, 0.0), Fate::Lost)
+            } else {
+                (lossy(0.0, 0.30), Fate::Corrupted)
+            };
+            s.must_see = Some(fate);
             s.to_server = d.clone();
             s.to_client = d;
             s.timeout = Duration::from_secs(30);
         }
         Case::TransferLoss | Case::TransferCorruption => {
             s.files = vec![("l.bin".into(), if quick { MB } else { 2 * MB })];
-            let d = if case == Case::TransferLoss { lossy(0.02, 0.0) } else { lossy(0.0, 0.02) };
+            let (d, fate) = if case == Case::TransferLoss {
+                (lossy(0.02, 0.0), Fate::Lost)
+            } else {
+                (lossy(0.0, 0.02), Fate::Corrupted)
+            };
+            s.must_see = Some(fate);
             s.to_server = d.clone();
             s.to_client = d;
         }
@@ -468,10 +486,13 @@ fn run_case(
             return Ok(Outcome::Unsupported(format!("{} client exited 127", client.name())));
         }
         if !fin.success() && failure.is_none() {
+            let panics: Vec<&str> =
+                fin.stderr.lines().filter(|l| l.contains("panicked at")).collect();
             failure = Some(format!(
-                "client {} (seed {}):\n{}",
+                "client {} (seed {}):\n{}{}",
                 fin.status_text(),
                 opts.seed,
+                panics.iter().map(|l| format!("{l}\n")).collect::<String>(),
                 crate::peers::tail(&fin.report(), 30)
             ));
         }
@@ -483,6 +504,14 @@ fn run_case(
         return Ok(Outcome::Fail(format!(
             "{f}\nserver log:\n{}",
             crate::peers::tail(&server_log, 15)
+        )));
+    }
+    if let Some(fate) = s.must_see
+        && !records.iter().any(|r| r.fate == fate)
+    {
+        return Ok(Outcome::Fail(format!(
+            "scenario: the relay never applied {fate:?}, so the case proved nothing (seed {})",
+            opts.seed
         )));
     }
     let keylog = fs::read_to_string(&spec.keylog).unwrap_or_default();
@@ -682,12 +711,16 @@ impl Report {
         let mut unsup = BTreeMap::<String, Vec<String>>::new();
         for r in &self.results {
             let pair = format!("{} {}→{}", r.case.name(), r.client.name(), r.server.name());
+            let case = r.case.name().to_owned();
             match &r.outcome {
                 Outcome::Fail(why) => {
                     let _ = writeln!(failed, "- FAIL {pair}: {}", why.replace('\n', "\n    "));
                 }
                 Outcome::Unsupported(why) => {
-                    unsup.entry(format!("unsupported: {why}")).or_default().push(pair)
+                    let cases = unsup.entry(format!("unsupported: {why}")).or_default();
+                    if !cases.contains(&case) {
+                        cases.push(case);
+                    }
                 }
                 Outcome::NotRun(why) => {
                     unsup
@@ -698,11 +731,11 @@ impl Report {
             }
         }
         let mut t = failed;
-        for (why, pairs) in unsup {
-            if pairs.is_empty() {
+        for (why, cases) in unsup {
+            if cases.is_empty() {
                 let _ = writeln!(t, "- {why}");
             } else {
-                let _ = writeln!(t, "- {why}: {}", pairs.join(", "));
+                let _ = writeln!(t, "- {why} (cases: {})", cases.join(", "));
             }
         }
         t
