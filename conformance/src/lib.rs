@@ -5,9 +5,10 @@
 //! a quic-proto server and client over UDP), [`wire_transfer`] (the wire
 //! layers alone, in memory), [`udp`] (a minimal blocking driver for tests),
 //! [`flood`] (hostile traffic at a server while genuine clients connect),
-//! the quinn interop tests, and the benchmarks in `benches/`. To come: the network simulator,
-//! the interop-runner test cases, interop with quinn, aioquic and ngtcp2,
-//! trace replay and RFC coverage counting.
+//! the quinn interop tests, [`matrix`] (the QUIC interop runner's test
+//! cases for every pair of self, aioquic and ngtcp2, run by `conformance
+//! matrix`; see docs/interop.md), and the benchmarks in `benches/`. To
+//! come: the network simulator, trace replay and RFC coverage counting.
 
 #![deny(missing_docs)]
 

@@ -611,6 +611,15 @@ fn check(
                 }
             }
         }
+        Case::Multiplexing => match trace::server_max_streams_bidi(trace, keylog) {
+            Some(n) if n <= 1000 => Ok(()),
+            Some(n) => Err(format!(
+                "multiplexing: the server's initial_max_streams_bidi is {n}, more than 1000"
+            )),
+            None => Err("multiplexing: could not read the server's transport parameters \
+                         (Handshake packets not decrypted with the key log)"
+                .into()),
+        },
         Case::Ipv6 => {
             // The relay and server listen on ::1 only, so every packet of the
             // trace crossed IPv6; one is enough to know it ran.

@@ -265,6 +265,11 @@ fn kind_of(d: &PartialDecode<'_>) -> Kind {
 /// Removes header protection and opens the payload; `largest` is the
 /// largest packet number seen so far in the space, if known.
 fn decrypt(keys: &DirectionalKeys, p: &Packet, largest: Option<u64>) -> Option<Vec<u8>> {
+    decrypt_pn(keys, p, largest).map(|(_, plain)| plain)
+}
+
+/// [`decrypt`], also returning the packet number.
+fn decrypt_pn(keys: &DirectionalKeys, p: &Packet, largest: Option<u64>) -> Option<(u64, Vec<u8>)> {
     let off = p.pn_offset?;
     let mut b = p.bytes.clone();
     let (pn_len, truncated) = remove_header_protection(&keys.header, &mut b, off).ok()?;
@@ -273,7 +278,7 @@ fn decrypt(keys: &DirectionalKeys, p: &Packet, largest: Option<u64>) -> Option<V
     let pn = decode_packet_number(largest, truncated, len).into_inner();
     let header_len = off + pn_len;
     let n = open_payload(&keys.packet, pn, &mut b, header_len).ok()?;
-    Some(b[header_len..header_len + n].to_vec())
+    Some((pn, b[header_len..header_len + n].to_vec()))
 }
 
 fn varint(b: &[u8], i: &mut usize) -> Option<u64> {
@@ -288,10 +293,21 @@ fn varint(b: &[u8], i: &mut usize) -> Option<u64> {
     Some(v)
 }
 
-/// The data of a CRYPTO frame at offset 0 in an Initial payload, skipping
-/// PADDING, PING and ACK frames (the only others an Initial may carry,
-/// besides CONNECTION_CLOSE).
+/// The data of a CRYPTO frame at offset 0 in an Initial payload.
 fn crypto_at_zero(payload: &[u8]) -> Option<Vec<u8>> {
+    crypto_frames(payload).into_iter().find(|(o, _)| *o == 0).map(|(_, d)| d)
+}
+
+/// The CRYPTO frames (offset, data) of an Initial or Handshake payload,
+/// skipping PADDING, PING and ACK frames; parsing stops at any other frame
+/// (only CONNECTION_CLOSE may appear in these spaces besides).
+fn crypto_frames(payload: &[u8]) -> Vec<(u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let _ = crypto_frames_into(payload, &mut out);
+    out
+}
+
+fn crypto_frames_into(payload: &[u8], out: &mut Vec<(u64, Vec<u8>)>) -> Option<()> {
     let mut i = 0;
     while i < payload.len() {
         let ty = varint(payload, &mut i)?;
@@ -316,13 +332,94 @@ fn crypto_at_zero(payload: &[u8]) -> Option<Vec<u8>> {
                 let offset = varint(payload, &mut i)?;
                 let len = varint(payload, &mut i)? as usize;
                 let data = payload.get(i..i + len)?;
-                if offset == 0 {
-                    return Some(data.to_vec());
-                }
+                out.push((offset, data.to_vec()));
                 i += len;
             }
             _ => return None,
         }
+    }
+    Some(())
+}
+
+/// The server's `initial_max_streams_bidi` transport parameter (RFC 9000
+/// §18.2), read from its EncryptedExtensions: the server's Handshake
+/// packets decrypted with the key log's SERVER_HANDSHAKE_TRAFFIC_SECRET,
+/// their CRYPTO frames put in order. `None` when that fails.
+pub fn server_max_streams_bidi(trace: &Trace, keylog: &str) -> Option<u64> {
+    let secrets: Vec<Vec<u8>> = keylog
+        .lines()
+        .filter_map(KeyLogLine::parse)
+        .filter(|l| l.label == "SERVER_HANDSHAKE_TRAFFIC_SECRET")
+        .map(|l| l.secret)
+        .collect();
+    let packets: Vec<&Packet> = trace
+        .long(RelayDir::ToClient, LongType::Handshake)
+        .filter(|p| p.fate != Fate::Corrupted)
+        .collect();
+    let first = packets.first()?;
+    let Kind::Long { version, .. } = &first.kind else { return None };
+    for secret in &secrets {
+        for suite in CipherSuite::ALL {
+            let Ok(keys) = DirectionalKeys::from_secret(suite, *version, secret) else {
+                continue;
+            };
+            if decrypt(&keys, first, None).is_none() {
+                continue;
+            }
+            let mut frames = Vec::new();
+            let mut largest = None;
+            for p in &packets {
+                if let Some((pn, plain)) = decrypt_pn(&keys, p, largest) {
+                    largest = Some(largest.map_or(pn, |l: u64| l.max(pn)));
+                    frames.extend(crypto_frames(&plain));
+                }
+            }
+            frames.sort_by_key(|(o, _)| *o);
+            let mut stream = Vec::new();
+            for (o, d) in frames {
+                let o = o as usize;
+                if o <= stream.len() && o + d.len() > stream.len() {
+                    stream.extend_from_slice(&d[stream.len() - o..]);
+                }
+            }
+            return encrypted_extensions_max_streams_bidi(&stream);
+        }
+    }
+    None
+}
+
+/// Finds EncryptedExtensions (type 8) at the start of the server's
+/// Handshake CRYPTO stream and reads parameter 0x08 from its
+/// quic_transport_parameters extension (0x39).
+fn encrypted_extensions_max_streams_bidi(stream: &[u8]) -> Option<u64> {
+    if *stream.first()? != 8 {
+        return None;
+    }
+    let len = usize::from(stream[1]) << 16
+        | usize::from(*stream.get(2)?) << 8
+        | usize::from(*stream.get(3)?);
+    let body = stream.get(4..4 + len)?;
+    let ext_len = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
+    let mut exts = body.get(2..2 + ext_len)?;
+    while exts.len() >= 4 {
+        let ty = u16::from_be_bytes([exts[0], exts[1]]);
+        let n = usize::from(u16::from_be_bytes([exts[2], exts[3]]));
+        let data = exts.get(4..4 + n)?;
+        if ty == 0x39 {
+            let mut i = 0;
+            while i < data.len() {
+                let id = varint(data, &mut i)?;
+                let l = varint(data, &mut i)? as usize;
+                let v = data.get(i..i + l)?;
+                if id == 0x08 {
+                    let mut j = 0;
+                    return varint(v, &mut j);
+                }
+                i += l;
+            }
+            return None;
+        }
+        exts = &exts[4 + n..];
     }
     None
 }
