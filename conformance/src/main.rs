@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use clap::{Parser, Subcommand};
-use conformance::matrix::endpoint::{Kind, Programs, find_or_build_quic};
+use conformance::matrix::endpoint::{Kind, Programs, find_or_build_quic, find_quinn_endpoint};
 use conformance::matrix::{self, Case, Options, Outcome};
 use conformance::peers::PeerEnv;
 
@@ -76,7 +76,7 @@ fn run_matrix(args: &MatrixArgs) -> Result<ExitCode, String> {
     };
     let env = PeerEnv::load().map_err(|e| e.to_string())?;
     let quic = find_or_build_quic().map_err(|e| e.to_string())?;
-    let progs = Programs { env, quic };
+    let progs = Programs { env, quic, quinn: find_quinn_endpoint() };
     let opts = Options { peers, cases, seed: args.seed, quick: args.quick };
     let report = matrix::run(&progs, &opts, |r| {
         let word = match &r.outcome {

@@ -14,7 +14,7 @@ use conformance::peers::PeerEnv;
 fn fast_cases_pass_between_self_and_aioquic() {
     let env = PeerEnv::load().expect("the interop peers (aioquic, ngtcp2) must be installed");
     let quic = find_or_build_quic().expect("the quic binary must exist or build");
-    let progs = Programs { env, quic };
+    let progs = Programs { env, quic, quinn: None };
     let seed = std::env::var("QUIC_MATRIX_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
     println!("matrix seed {seed} (set QUIC_MATRIX_SEED to change it)");
     let opts = Options { peers: vec![], cases: vec![], seed, quick: true };

@@ -23,7 +23,7 @@ pub enum Kind {
     Aioquic,
     /// ngtcp2's `gtlsserver` / `gtlsclient` (HTTP/3 only).
     Ngtcp2,
-    /// quinn: no endpoint program yet.
+    /// quinn 0.11, through `quinn-endpoint` (hq-interop only).
     Quinn,
 }
 
@@ -60,7 +60,19 @@ impl Kind {
     pub fn supports(self, case: Case, role: Role) -> Result<(), String> {
         use Case::*;
         match self {
-            Kind::Quinn => Err("quinn: no interop endpoint program yet".into()),
+            Kind::Quinn => match (case, role) {
+                (
+                    Handshake | Transfer | LongRtt | ChaCha20 | Multiplexing | Retry | Blackhole,
+                    _,
+                )
+                | (HandshakeLoss | TransferLoss | HandshakeCorruption | TransferCorruption, _)
+                | (Ipv6 | Goodput, _)
+                | (KeyUpdate, Role::Server) => Ok(()),
+                (KeyUpdate, Role::Client) => Err("quinn: the API cannot start a key update".into()),
+                (Http3, _) => Err("quinn-endpoint: hq-interop only, no HTTP/3".into()),
+                (V2, _) => Err("quinn 0.11: no QUIC v2".into()),
+                _ => Err("quinn-endpoint: not implemented for this case".into()),
+            },
             Kind::Ngtcp2 => match case {
                 Http3 => Ok(()),
                 _ => {
@@ -150,6 +162,19 @@ pub struct Programs {
     pub env: PeerEnv,
     /// Our `quic` binary.
     pub quic: PathBuf,
+    /// `quinn-endpoint`, if built.
+    pub quinn: Option<PathBuf>,
+}
+
+/// `quinn-endpoint` next to the running executable (or its parent for test
+/// binaries in deps/), if it was built.
+pub fn find_quinn_endpoint() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let mut dir = exe.parent()?.to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    Some(dir.join("quinn-endpoint")).filter(|p| p.is_file())
 }
 
 /// `quic` next to the running executable (target/<profile>/, or its
@@ -191,8 +216,8 @@ pub fn find_or_build_quic() -> Result<PathBuf, PeerError> {
 /// A running server.
 #[derive(Debug)]
 pub enum Server {
-    /// Our `quic server`, with its scratch folder for logs.
-    Ours {
+    /// A server program run here (`quic server`, `quinn-endpoint server`), with its scratch folder for logs.
+    Process {
         /// The process (`None` once stopped).
         child: Option<Child>,
         /// Where it listens.
@@ -226,14 +251,14 @@ impl Server {
                 cfg.lifetime = spec.lifetime;
                 PeerServer::start(&progs.env, &cfg).map(Server::Peer)
             }
-            Kind::Quinn => Err(PeerError::new("quinn has no endpoint program yet")),
+            Kind::Quinn => start_quinn(progs, spec),
         }
     }
 
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         match self {
-            Server::Ours { addr, .. } => *addr,
+            Server::Process { addr, .. } => *addr,
             Server::Peer(p) => p.addr(),
         }
     }
@@ -241,7 +266,7 @@ impl Server {
     /// Stops it and returns its log.
     pub fn stop(&mut self) -> String {
         match self {
-            Server::Ours { child, scratch, command, .. } => {
+            Server::Process { child, scratch, command, .. } => {
                 if let Some(mut c) = child.take() {
                     peers::stop_group(&mut c, Duration::from_secs(3));
                 }
@@ -258,10 +283,32 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Server::Ours { child: Some(c), .. } = self {
+        if let Server::Process { child: Some(c), .. } = self {
             peers::stop_group(c, Duration::from_secs(1));
         }
     }
+}
+
+fn start_quinn(progs: &Programs, spec: &ServerSpec) -> Result<Server, PeerError> {
+    let quinn =
+        progs.quinn.as_ref().ok_or_else(|| PeerError::new("quinn-endpoint is not built"))?;
+    let scratch = ScratchDir::new("quinn-server")?;
+    let port = peers::free_udp_port(spec.ip)?;
+    let addr = SocketAddr::new(spec.ip, port);
+    let mut cmd = peers::bounded_command(quinn, spec.lifetime, scratch.path(), "server")?;
+    cmd.arg("server")
+        .args(["--listen", &addr.to_string()])
+        .arg("--root")
+        .arg(&spec.www)
+        .arg("--cert")
+        .arg(&progs.env.cert)
+        .arg("--key")
+        .arg(&progs.env.key)
+        .env("SSLKEYLOGFILE", &spec.keylog);
+    if spec.retry {
+        cmd.arg("--retry");
+    }
+    wait_bound(cmd, addr, scratch)
 }
 
 fn start_ours(progs: &Programs, spec: &ServerSpec) -> Result<Server, PeerError> {
@@ -285,23 +332,33 @@ fn start_ours(progs: &Programs, spec: &ServerSpec) -> Result<Server, PeerError> 
     if spec.retry {
         cmd.arg("--retry");
     }
+    wait_bound(cmd, addr, scratch)
+}
+
+/// Spawns a server command and waits until its UDP port is bound.
+fn wait_bound(
+    mut cmd: Command,
+    addr: SocketAddr,
+    scratch: ScratchDir,
+) -> Result<Server, PeerError> {
+    let port = addr.port();
     let command = format!("{cmd:?}");
     let child = cmd.spawn().map_err(|e| PeerError::new(format!("cannot start {command}: {e}")))?;
-    let mut server = Server::Ours { child: Some(child), addr, scratch, command };
+    let mut server = Server::Process { child: Some(child), addr, scratch, command };
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if let Server::Ours { child: Some(c), .. } = &mut server
+        if let Server::Process { child: Some(c), .. } = &mut server
             && let Ok(Some(status)) = c.try_wait()
         {
             let log = server.stop();
-            return Err(PeerError::new(format!("quic server exited ({status}):\n{log}")));
+            return Err(PeerError::new(format!("server exited ({status}):\n{log}")));
         }
         if peers::udp_port_bound(port) {
             return Ok(server);
         }
         if Instant::now() >= deadline {
             let log = server.stop();
-            return Err(PeerError::new(format!("quic server did not bind {addr}:\n{log}")));
+            return Err(PeerError::new(format!("server did not bind {addr}:\n{log}")));
         }
         thread::sleep(Duration::from_millis(20));
     }
@@ -358,6 +415,27 @@ pub fn run_client(kind: Kind, progs: &Programs, spec: &ClientSpec) -> Result<Fin
             let paths: Vec<&str> = spec.paths.iter().map(String::as_str).collect();
             peers::run_client(&progs.env, &cfg, spec.server, &paths)
         }
-        Kind::Quinn => Err(PeerError::new("quinn has no endpoint program yet")),
+        Kind::Quinn => {
+            let quinn = progs
+                .quinn
+                .as_ref()
+                .ok_or_else(|| PeerError::new("quinn-endpoint is not built"))?;
+            let scratch = ScratchDir::new("quinn-client")?;
+            let mut cmd = peers::bounded_command(quinn, spec.timeout, scratch.path(), "client")?;
+            cmd.arg("client");
+            for p in &spec.paths {
+                cmd.arg(peers::url(spec.server, None, p));
+            }
+            cmd.arg("--output-dir")
+                .arg(&spec.out)
+                .arg("--ca")
+                .arg(&spec.ca)
+                .args(["--timeout", &spec.timeout.as_secs().max(1).to_string()])
+                .env("SSLKEYLOGFILE", &spec.keylog);
+            if spec.chacha20 {
+                cmd.arg("--chacha20");
+            }
+            peers::run_bounded(&mut cmd, spec.timeout, scratch.path(), "client")
+        }
     }
 }

@@ -417,6 +417,11 @@ pub fn run_one(
         if let Err(why) = kind.supports(case, role) {
             return Outcome::Unsupported(why);
         }
+        if kind == Kind::Quinn && progs.quinn.is_none() {
+            return Outcome::Unsupported(
+                "quinn-endpoint is not built (cargo build -p conformance --bins)".into(),
+            );
+        }
     }
     match run_case(progs, opts, case, client, server) {
         Ok(o) => o,
