@@ -37,9 +37,10 @@ fn fast_cases_pass_between_self_and_aioquic() {
         for (client, server) in pairs {
             // Known, intermittent: under handshake loss aioquic closes with
             // PROTOCOL_VIOLATION "Packet contains no CRYPTO frame" when the
-            // first Initial of ours it receives has no CRYPTO frame (a
-            // PING-only PTO probe whose CRYPTO-carrying sibling was lost).
-            // The full matrix still runs and reports this pair.
+            // first Initial of ours it receives has none. Our client's qlog
+            // (seed 10): Initials 0 and 1 carry the ClientHello and are
+            // lost, the PTO's second probe, Initial 2, is PING-only and
+            // arrives. The full matrix still runs and reports this pair.
             if case == Case::HandshakeLoss && server == Kind::Aioquic {
                 continue;
             }
