@@ -43,7 +43,7 @@ pub fn peers_dir() -> PathBuf {
 pub struct PeerError(String);
 
 impl PeerError {
-    fn new(msg: impl Into<String>) -> Self {
+    pub(crate) fn new(msg: impl Into<String>) -> Self {
         Self(msg.into())
     }
 }
@@ -216,7 +216,7 @@ fn signal_group(child: &Child, signal: &str) {
 }
 
 /// Ends a child's process group: SIGTERM, up to `grace` to exit, then SIGKILL.
-fn stop_group(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
+pub(crate) fn stop_group(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
     if let Ok(Some(status)) = child.try_wait() {
         return Some(status);
     }
@@ -234,7 +234,7 @@ fn stop_group(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
 
 /// Sends the command's stdout and stderr to `dir/name.out` and `dir/name.err`,
 /// gives it no stdin, and makes it the leader of a new process group.
-fn capture_to(cmd: &mut Command, dir: &Path, name: &str) -> Result<(), PeerError> {
+pub(crate) fn capture_to(cmd: &mut Command, dir: &Path, name: &str) -> Result<(), PeerError> {
     let open = |ext: &str| {
         let path = dir.join(format!("{name}.{ext}"));
         fs::File::create(&path)
@@ -246,7 +246,7 @@ fn capture_to(cmd: &mut Command, dir: &Path, name: &str) -> Result<(), PeerError
 
 /// `timeout -k 2 LIMIT program` (SIGTERM after `limit`, SIGKILL 2 s later),
 /// captured into `dir/name.out` and `.err` by [`capture_to`].
-fn bounded_command(
+pub(crate) fn bounded_command(
     program: &Path,
     limit: Duration,
     dir: &Path,
@@ -314,7 +314,7 @@ impl Finished {
     }
 }
 
-fn tail(text: &str, lines: usize) -> String {
+pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
@@ -331,7 +331,7 @@ fn describe(cmd: &Command) -> String {
 /// Runs `cmd`, already set up by [`capture_to`] with the same `dir` and
 /// `name`, to completion or until `limit` plus 5 s (so that a `timeout`
 /// wrapper acts first); then the whole process group is killed.
-fn run_bounded(
+pub(crate) fn run_bounded(
     cmd: &mut Command,
     limit: Duration,
     dir: &Path,
@@ -494,7 +494,7 @@ pub struct PeerServer {
 }
 
 /// A port that is free on `ip` now (the OS's choice for a bound socket).
-fn free_udp_port(ip: IpAddr) -> Result<u16, PeerError> {
+pub(crate) fn free_udp_port(ip: IpAddr) -> Result<u16, PeerError> {
     let sock = UdpSocket::bind(SocketAddr::new(ip, 0))
         .map_err(|e| PeerError::new(format!("cannot bind a UDP socket on {ip}: {e}")))?;
     let port = sock.local_addr().map_err(|e| PeerError::new(format!("local_addr: {e}")))?.port();
@@ -503,7 +503,7 @@ fn free_udp_port(ip: IpAddr) -> Result<u16, PeerError> {
 
 /// Whether some UDP socket of this network namespace is bound to `port`
 /// (from /proc/net/udp and /proc/net/udp6).
-fn udp_port_bound(port: u16) -> bool {
+pub(crate) fn udp_port_bound(port: u16) -> bool {
     let needle = format!(":{port:04X} ");
     ["/proc/net/udp", "/proc/net/udp6"].iter().any(|f| {
         fs::read_to_string(f).is_ok_and(|t| {
@@ -664,7 +664,7 @@ impl Drop for PeerServer {
     }
 }
 
-fn url(addr: SocketAddr, host: Option<&str>, path: &str) -> String {
+pub(crate) fn url(addr: SocketAddr, host: Option<&str>, path: &str) -> String {
     let host = match (host, addr.ip()) {
         (Some(h), _) => h.to_owned(),
         (None, IpAddr::V4(ip)) => ip.to_string(),

@@ -78,8 +78,10 @@ impl TransportErrorCode {
 
     /// The TLS alert, if this is in the CRYPTO_ERROR range 0x0100-0x01ff.
     pub fn tls_alert(self) -> Option<u8> {
-        let x = self.0.into_inner();
-        (0x100..=0x1ff).contains(&x).then_some((x - 0x100) as u8)
+        // `checked_sub`, not `then_some(x - 0x100)`: that subtraction would
+        // be evaluated, and overflow, for every code below the range.
+        let alert = self.0.into_inner().checked_sub(0x100)?;
+        u8::try_from(alert).ok()
     }
 
     /// The code as the integer carried on the wire.
@@ -184,6 +186,17 @@ impl std::error::Error for TransportError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A peer's PROTOCOL_VIOLATION (0xa) logged to qlog panicked the
+    /// `quic` client (debug build) in the interop matrix's handshakeloss
+    /// case against aioquic.
+    #[test]
+    fn codes_below_the_crypto_range_have_no_alert() {
+        assert_eq!(TransportErrorCode::PROTOCOL_VIOLATION.tls_alert(), None);
+        assert_eq!(TransportErrorCode::from(VarInt::from_u32(0xff)).tls_alert(), None);
+        assert_eq!(TransportErrorCode::from(VarInt::from_u32(0x100)).tls_alert(), Some(0));
+        assert_eq!(TransportErrorCode::from(VarInt::from_u32(0x1ff)).tls_alert(), Some(0xff));
+    }
 
     #[test]
     fn names_and_crypto_range() {
