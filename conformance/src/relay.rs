@@ -12,18 +12,20 @@
 //!   client ◄── addr() ┘            └ mapping() ◄── server
 //! ```
 //!
-//! The client sends to [`Relay::addr`]; the first address that does so is
-//! the client, and datagrams from any other address are ignored and not
-//! recorded (one client per relay). The relay forwards the client's
-//! datagrams to the server from a second socket, the mapping
-//! ([`Relay::mapping`]), which is the client's address as the server sees
-//! it; [`Relay::rebind_port`] and [`Relay::rebind_addr`] replace it, as a
-//! NAT that loses its binding would.
+//! Clients send to [`Relay::addr`]. Like a NAT, the relay gives each
+//! client address its own mapping: a socket from which it forwards that
+//! client's datagrams to the server ([`Relay::mapping`] is the newest
+//! client's), and through which the server's answers find their way back.
+//! Up to [`MAX_CLIENTS`] clients are served (a run of one connection per
+//! file, as the interop runner's handshakeloss case makes, needs many);
+//! datagrams from further addresses are dropped and not recorded.
+//! [`Relay::rebind_port`] and [`Relay::rebind_addr`] replace the newest
+//! client's mapping, as a NAT that loses its binding would.
 //!
 //! Each datagram in each direction meets its [`Direction`]'s impairments in
 //! this order, the first that applies deciding its [`Fate`]:
-//! `drop_first`, a blackhole window, a Gilbert-Elliott bad state,
-//! random loss, the bandwidth queue, then corruption (the datagram still
+//! `drop_first`, a blackhole window, a Gilbert-Elliott bad state or
+//! random loss (unless `max_loss_run` losses just happened in a row), the bandwidth queue, then corruption (the datagram still
 //! goes on, one byte altered), then delay, jitter and reordering decide
 //! when it leaves. The fate is decided and recorded on arrival.
 //!
@@ -73,6 +75,12 @@ pub struct Direction {
     /// transition drawn per datagram before it is judged; every datagram
     /// in the bad state is lost. The chain starts good. Default `None`.
     pub burst_loss: Option<(f64, f64)>,
+    /// At most this many datagrams in a row are lost to `loss` and
+    /// `burst_loss`; the next one passes them. The interop runner's
+    /// drop-rate scenario works this way ("no more than a given number of
+    /// packets are dropped in a row", 3 in its loss cases). `None` (the
+    /// default) sets no bound.
+    pub max_loss_run: Option<usize>,
     /// Probability that a datagram gets one random byte altered (XOR with
     /// a random non-zero value); it is still delivered. Default 0.
     pub corrupt: f64,
@@ -98,6 +106,7 @@ impl Default for Direction {
             queue: 64 << 10,
             loss: 0.0,
             burst_loss: None,
+            max_loss_run: None,
             corrupt: 0.0,
             reorder: 0.0,
             reorder_delay: Duration::from_millis(10),
@@ -170,6 +179,9 @@ pub struct Record {
     pub data: Vec<u8>,
     /// What the relay did with it.
     pub fate: Fate,
+    /// Which client it came from or went to: 0 for the first address that
+    /// sent to [`Relay::addr`], 1 for the next, and so on.
+    pub client: usize,
 }
 
 /// At most this many records are kept; later datagrams are still relayed
@@ -180,6 +192,10 @@ pub const MAX_RECORDS: usize = 1_000_000;
 /// At most this many bytes of datagram data are kept in records, with the
 /// same consequence as [`MAX_RECORDS`].
 pub const MAX_RECORDED_BYTES: usize = 1 << 30;
+
+/// At most this many client addresses get a mapping (each is a socket);
+/// datagrams from further ones are dropped and not recorded.
+pub const MAX_CLIENTS: usize = 1024;
 
 /// A running relay. Dropping it (or [`Relay::stop`]) stops its thread;
 /// datagrams still waiting for their release time are then discarded.
@@ -236,9 +252,10 @@ impl Relay {
         let worker = Worker {
             poll,
             client_socket,
-            mappings: vec![mapping],
+            mappings: vec![Mapping { socket: mapping, client: None }],
+            spare: Some(0),
+            clients: Vec::new(),
             server: cfg.server,
-            client: None,
             start,
             lanes: [
                 Lane::new(cfg.to_server, cfg.seed, 1, start),
@@ -267,14 +284,15 @@ impl Relay {
         self.seed
     }
 
-    /// The current mapping: the source address the server sees for the
-    /// client's datagrams.
+    /// The newest client's current mapping: the source address the server
+    /// sees for its datagrams (before any client has sent, the one the
+    /// first client will get).
     pub fn mapping(&self) -> SocketAddr {
         *lock(&self.shared.mapping)
     }
 
-    /// NAT rebinding: when this returns, the relay forwards the client's
-    /// datagrams (including ones already waiting for their release time)
+    /// NAT rebinding: when this returns, the relay forwards the newest
+    /// client's datagrams (including ones already waiting for their release time)
     /// from a new source port on the same address, and drops what the
     /// server sends to the old port (recorded as `Blackholed`).
     pub fn rebind_port(&self) -> io::Result<()> {
@@ -416,6 +434,8 @@ struct Lane {
     rng: Rng,
     /// Gilbert-Elliott state.
     bad: bool,
+    /// Datagrams lost in a row to random or burst loss.
+    loss_run: usize,
     seen: usize,
     /// When the bandwidth-limited link finishes serialising what it holds.
     link_free_at: Instant,
@@ -427,7 +447,7 @@ impl Lane {
         // not depend on how its datagrams interleave with the other's.
         let mut rng = Rng(seed ^ lane.wrapping_mul(0xd1b5_4a32_d192_ed03));
         rng.next_u64();
-        Self { cfg, rng, bad: false, seen: 0, link_free_at: start }
+        Self { cfg, rng, bad: false, loss_run: 0, seen: 0, link_free_at: start }
     }
 
     /// Decides the fate of a datagram arriving `now` (`at` after the
@@ -455,9 +475,11 @@ impl Lane {
         if cfg.blackholes.iter().any(|&(start, end)| start <= at && at < end) {
             return (Fate::Blackholed, now);
         }
-        if self.bad || r_loss < cfg.loss {
+        if (self.bad || r_loss < cfg.loss) && cfg.max_loss_run.is_none_or(|m| self.loss_run < m) {
+            self.loss_run += 1;
             return (Fate::Lost, now);
         }
+        self.loss_run = 0;
         let mut leaves = now;
         if let Some(rate) = cfg.bandwidth {
             if rate == 0 {
@@ -492,6 +514,7 @@ struct Scheduled {
     at: Instant,
     seq: u64,
     dir: RelayDir,
+    client: usize,
     data: Vec<u8>,
     record: Option<usize>,
 }
@@ -516,15 +539,31 @@ impl Ord for Scheduled {
     }
 }
 
+/// One socket the relay forwards a client's datagrams from.
+struct Mapping {
+    socket: UdpSocket,
+    /// The client it belongs to; `None` for the one bound at start and
+    /// kept for the first client.
+    client: Option<usize>,
+}
+
+/// One client address and the mapping its datagrams currently leave from.
+struct Client {
+    addr: SocketAddr,
+    mapping: usize,
+}
+
 struct Worker {
     poll: Poll,
     client_socket: UdpSocket,
-    /// Every mapping so far; the last is current. Old ones stay open so
-    /// the server's datagrams to them are read and dropped here rather
-    /// than answered with ICMP by the OS.
-    mappings: Vec<UdpSocket>,
+    /// Every mapping so far. Replaced ones stay open so the server's
+    /// datagrams to them are read and dropped here rather than answered
+    /// with ICMP by the OS. Mapping `i` is `Token(MAPPINGS + i)`.
+    mappings: Vec<Mapping>,
+    /// The mapping kept for the first client, until it arrives.
+    spare: Option<usize>,
+    clients: Vec<Client>,
     server: SocketAddr,
-    client: Option<SocketAddr>,
     start: Instant,
     lanes: [Lane; 2],
     queue: BinaryHeap<Reverse<Scheduled>>,
@@ -556,18 +595,51 @@ impl Worker {
                     Err(mpsc::TryRecvError::Empty) => break,
                 }
             }
-            // Edge-triggered readiness: read every socket dry each time.
-            self.read_client(&mut buf);
-            self.read_mappings(&mut buf);
+            // Edge-triggered readiness: read each ready socket dry.
+            for event in &events {
+                match event.token() {
+                    CLIENT => self.read_client(&mut buf),
+                    WAKER => {}
+                    Token(t) => self.read_mapping(t - MAPPINGS, &mut buf),
+                }
+            }
             self.release();
         }
     }
 
+    /// The mapping that `rebind` replaces: the newest client's, or the
+    /// spare while no client has sent.
+    fn newest_mapping(&self) -> usize {
+        match (self.clients.last(), self.spare) {
+            (Some(c), _) => c.mapping,
+            (None, Some(spare)) => spare,
+            (None, None) => unreachable!("the spare mapping exists until the first client"),
+        }
+    }
+
+    /// Binds and registers a new mapping on `ip` for `client`.
+    fn bind_mapping(&mut self, ip: IpAddr, client: Option<usize>) -> io::Result<usize> {
+        let mut socket = UdpSocket::bind(SocketAddr::new(ip, 0)).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot bind a new mapping on {ip} (only Linux routes all of 127/8): {e}"),
+            )
+        })?;
+        let i = self.mappings.len();
+        self.poll.registry().register(&mut socket, Token(MAPPINGS + i), Interest::READABLE)?;
+        self.mappings.push(Mapping { socket, client });
+        Ok(i)
+    }
+
+    fn publish_mapping(&self, i: usize) -> io::Result<()> {
+        *lock(&self.shared.mapping) = self.mappings[i].socket.local_addr()?;
+        Ok(())
+    }
+
     fn rebind(&mut self, how: Rebind) -> io::Result<()> {
+        let old = self.newest_mapping();
         let ip = match (how, self.server.ip()) {
-            (Rebind::Port, _) => {
-                self.mappings.last().expect("there is always a mapping").local_addr()?.ip()
-            }
+            (Rebind::Port, _) => self.mappings[old].socket.local_addr()?.ip(),
             (Rebind::Addr, IpAddr::V6(_)) => {
                 return Err(io::Error::new(
                     io::ErrorKind::Unsupported,
@@ -584,51 +656,71 @@ impl Worker {
                 IpAddr::V4(Ipv4Addr::from(0x7f00_0000 | host))
             }
         };
-        let mut socket = UdpSocket::bind(SocketAddr::new(ip, 0)).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot bind a new mapping on {ip} (only Linux routes all of 127/8): {e}"),
-            )
-        })?;
-        let token = Token(MAPPINGS + self.mappings.len());
-        self.poll.registry().register(&mut socket, token, Interest::READABLE)?;
-        *lock(&self.shared.mapping) = socket.local_addr()?;
-        self.mappings.push(socket);
-        Ok(())
+        let client = self.mappings[old].client;
+        let new = self.bind_mapping(ip, client)?;
+        match client {
+            Some(c) => self.clients[c].mapping = new,
+            None => self.spare = Some(new),
+        }
+        self.publish_mapping(new)
+    }
+
+    /// The index of the client at `from`, given a mapping if it is new;
+    /// `None` past [`MAX_CLIENTS`] or when no mapping can be bound.
+    fn client_index(&mut self, from: SocketAddr) -> Option<usize> {
+        if let Some(i) = self.clients.iter().rposition(|c| c.addr == from) {
+            return Some(i);
+        }
+        if self.clients.len() >= MAX_CLIENTS {
+            return None;
+        }
+        let index = self.clients.len();
+        let mapping = match self.spare.take() {
+            Some(spare) => spare,
+            None => {
+                // A new client's mapping shares the first mapping's address.
+                let ip = self.mappings[0].socket.local_addr().ok()?.ip();
+                self.bind_mapping(ip, None).ok()?
+            }
+        };
+        self.mappings[mapping].client = Some(index);
+        self.clients.push(Client { addr: from, mapping });
+        let _ = self.publish_mapping(mapping);
+        Some(index)
     }
 
     fn read_client(&mut self, buf: &mut [u8]) {
         while let Ok((n, from)) = self.client_socket.recv_from(buf) {
-            if *self.client.get_or_insert(from) != from {
+            if let Some(client) = self.client_index(from) {
+                self.arrive(RelayDir::ToServer, client, &buf[..n]);
+            }
+        }
+    }
+
+    fn read_mapping(&mut self, i: usize, buf: &mut [u8]) {
+        let Some(m) = self.mappings.get(i) else { return };
+        let client = m.client;
+        while let Ok((n, from)) = self.mappings[i].socket.recv_from(buf) {
+            let Some(c) = client else { continue };
+            if from != self.server {
                 continue;
             }
-            self.arrive(RelayDir::ToServer, &buf[..n]);
-        }
-    }
-
-    fn read_mappings(&mut self, buf: &mut [u8]) {
-        let current = self.mappings.len() - 1;
-        for i in 0..self.mappings.len() {
-            while let Ok((n, from)) = self.mappings[i].recv_from(buf) {
-                if from != self.server || self.client.is_none() {
-                    continue;
-                }
-                if i == current {
-                    self.arrive(RelayDir::ToClient, &buf[..n]);
-                } else {
-                    let at = self.start.elapsed();
-                    lock(&self.shared.recorder).push(Record {
-                        at,
-                        dir: RelayDir::ToClient,
-                        data: buf[..n].to_vec(),
-                        fate: Fate::Blackholed,
-                    });
-                }
+            if self.clients[c].mapping == i {
+                self.arrive(RelayDir::ToClient, c, &buf[..n]);
+            } else {
+                let at = self.start.elapsed();
+                lock(&self.shared.recorder).push(Record {
+                    at,
+                    dir: RelayDir::ToClient,
+                    data: buf[..n].to_vec(),
+                    fate: Fate::Blackholed,
+                    client: c,
+                });
             }
         }
     }
 
-    fn arrive(&mut self, dir: RelayDir, data: &[u8]) {
+    fn arrive(&mut self, dir: RelayDir, client: usize, data: &[u8]) {
         let now = Instant::now();
         let at = now.duration_since(self.start);
         let lane = match dir {
@@ -638,13 +730,14 @@ impl Worker {
         let mut out = data.to_vec();
         let (fate, leaves) = lane.judge(now, at, &mut out);
         let record =
-            lock(&self.shared.recorder).push(Record { at, dir, data: data.to_vec(), fate });
+            lock(&self.shared.recorder).push(Record { at, dir, data: data.to_vec(), fate, client });
         if matches!(fate, Fate::Delivered | Fate::Corrupted) {
             self.seq += 1;
             self.queue.push(Reverse(Scheduled {
                 at: leaves,
                 seq: self.seq,
                 dir,
+                client,
                 data: out,
                 record,
             }));
@@ -655,14 +748,14 @@ impl Worker {
         let now = Instant::now();
         while self.queue.peek().is_some_and(|Reverse(s)| s.at <= now) {
             let Some(Reverse(s)) = self.queue.pop() else { break };
-            let sent = match (s.dir, self.client) {
-                (RelayDir::ToServer, _) => self
-                    .mappings
-                    .last()
-                    .expect("there is always a mapping")
-                    .send_to(&s.data, self.server),
-                (RelayDir::ToClient, Some(client)) => self.client_socket.send_to(&s.data, client),
-                (RelayDir::ToClient, None) => continue,
+            let client = &self.clients[s.client];
+            let sent = match s.dir {
+                // The client's current mapping, also for datagrams that
+                // waited across a rebinding.
+                RelayDir::ToServer => {
+                    self.mappings[client.mapping].socket.send_to(&s.data, self.server)
+                }
+                RelayDir::ToClient => self.client_socket.send_to(&s.data, client.addr),
             };
             if sent.is_err()
                 && let Some(i) = s.record
@@ -761,12 +854,26 @@ mod tests {
     }
 
     #[test]
+    fn loss_runs_stop_at_their_bound() {
+        let (mut lane, t) =
+            lane(Direction { loss: 0.9, max_loss_run: Some(3), ..Direction::default() });
+        let fates: Vec<_> =
+            (0..10_000).map(|_| lane.judge(t, Duration::ZERO, &mut [0; 10]).0).collect();
+        let longest = fates.split(|f| *f != Fate::Lost).map(<[Fate]>::len).max().unwrap();
+        assert_eq!(longest, 3);
+        // With the bound, 90 % random loss loses 3 in every 4 or so.
+        let lost = fates.iter().filter(|f| **f == Fate::Lost).count();
+        assert!((6_800..=7_600).contains(&lost), "{lost}");
+    }
+
+    #[test]
     fn recorder_stops_at_its_bounds() {
         let record = |n| Record {
             at: Duration::ZERO,
             dir: RelayDir::ToServer,
             data: vec![0; n],
             fate: Fate::Lost,
+            client: 0,
         };
         let mut r = Recorder { max_records: 3, max_bytes: 100, ..Recorder::default() };
         assert_eq!(r.push(record(60)), Some(0));

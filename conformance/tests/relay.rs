@@ -462,17 +462,31 @@ fn non_loopback_server_refused() {
 }
 
 #[test]
-fn other_client_addresses_are_ignored() {
-    let sink = Sink::new(bind());
-    let relay = start(RelayConfig::new(sink_addr(&sink), seed()));
-    let (first, second) = (bind(), bind());
-    send_all(&first, &relay, &numbered(1, 10));
-    second.send_to(b"intruder", relay.addr()).unwrap();
-    send_all(&first, &relay, &numbered(2, 10)[1..]);
-    let got = sink.take(2);
-    assert_eq!(got.len(), 2);
-    assert!(got.iter().all(|(_, _, p)| p.as_slice() != b"intruder"));
-    assert_eq!(relay.stop().len(), 2);
+fn each_client_address_gets_its_own_mapping() {
+    // A NAT: a second client (a second connection of a per-file run) is
+    // forwarded from its own source port, and the server's answers to each
+    // mapping reach only the client behind it.
+    let (server, first, relay) = rebind_setup();
+    let second = bind();
+    second.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let from_first = seen_from(&first, &relay, &server, b"first");
+    let from_second = seen_from(&second, &relay, &server, b"second");
+    assert_ne!(from_first, from_second, "each client has its own mapping");
+    assert_eq!(relay.mapping(), from_second, "mapping() is the newest client's");
+    server.send_to(b"to the first", from_first).unwrap();
+    let mut buf = [0u8; 64];
+    let (n, _) = first.recv_from(&mut buf).expect("the first client gets its answer");
+    assert_eq!(&buf[..n], b"to the first");
+    assert!(second.recv_from(&mut buf).is_err(), "and the second does not");
+    assert!(reaches_client(&server, from_second, &second));
+    // Rebinding moves the newest client only.
+    relay.rebind_port().unwrap();
+    let moved = seen_from(&second, &relay, &server, b"second again");
+    assert_ne!(moved, from_second);
+    assert_eq!(seen_from(&first, &relay, &server, b"first again"), from_first);
+    let records = relay.stop();
+    let clients: Vec<_> = to_server(&records).iter().map(|r| r.client).collect();
+    assert_eq!(clients, [0, 1, 1, 0]);
 }
 
 #[test]

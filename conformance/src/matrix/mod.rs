@@ -248,12 +248,12 @@ const MB: usize = 1000 * 1000;
 
 fn lossy(loss: f64, corrupt: f64) -> Direction {
     // The runner's drop-rate / corrupt-rate scenarios: 15 ms each way,
-    // with bursts of up to 3 (approximated by a Gilbert model whose bad
-    // state lasts 1.5 datagrams on average).
+    // datagrams chosen at random, never more than 3 in a row
+    // (`--burst_to_server=3 --burst_to_client=3`).
     Direction {
         delay: Duration::from_millis(15),
-        loss: loss * 0.5,
-        burst_loss: (loss > 0.0).then_some((loss * 0.25, 0.33)),
+        loss,
+        max_loss_run: Some(3),
         corrupt,
         ..Direction::default()
     }

@@ -239,6 +239,17 @@ impl Connection {
         }
 
         if may_send_data {
+            // Every probe in a handshake space carries the unacknowledged
+            // CRYPTO data, not only the first of a PTO's two: either may be
+            // the one that arrives, and a PING-only Initial is useless to a
+            // server that has yet to see the ClientHello (aioquic closes
+            // the connection on one).
+            if space != SpaceId::Data
+                && self.spaces[space as usize].probes > 0
+                && !self.spaces[space as usize].has_crypto_to_send()
+            {
+                self.requeue_for_probe(space, 1);
+            }
             // CRYPTO data: retransmissions first, then new (the buffer's order).
             let s = &mut self.spaces[space as usize];
             if let Some(offset) = s.crypto_send.next_transmit_offset(u64::MAX) {

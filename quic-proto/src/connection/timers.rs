@@ -136,7 +136,7 @@ impl Connection {
     /// data in the handshake spaces (a lost flight recovers in one probe),
     /// and in the application space what the oldest `count` unacknowledged
     /// ack-eliciting packets carried (new stream data still goes first).
-    fn requeue_for_probe(&mut self, space: SpaceId, count: u8) {
+    pub(super) fn requeue_for_probe(&mut self, space: SpaceId, count: u8) {
         let outstanding: Vec<_> = if space == SpaceId::Data {
             self.loss
                 .outstanding(space)

@@ -101,3 +101,73 @@ fn a_client_unheard_during_the_handshake_keeps_probing() {
     cut.set(false);
     pair.handshake();
 }
+
+/// Packets of `packet_type` in the `quic:packet_sent` events of `log`: for
+/// each, whether it carried a CRYPTO frame.
+fn sent_with_crypto(log: &[u8], packet_type: &str) -> Vec<bool> {
+    let text = String::from_utf8_lossy(log);
+    let ty = format!("\"packet_type\":\"{packet_type}\"");
+    text.lines()
+        .filter(|l| l.contains("\"name\":\"quic:packet_sent\"") && l.contains(&ty))
+        .map(|l| l.contains("\"frame_type\":\"crypto\""))
+        .collect()
+}
+
+fn logged(seed: u64, client: &crate::qlog::VecSink, server: &crate::qlog::VecSink) -> Pair {
+    let (c, s) = (client.clone(), server.clone());
+    Pair::builder(seed)
+        .client_endpoint(move |config| {
+            let sink = c.clone();
+            config.qlog(std::sync::Arc::new(move |_, _| {
+                Some(Box::new(sink.clone()) as Box<dyn crate::qlog::QlogSink>)
+            }));
+        })
+        .server_endpoint(move |config| {
+            let sink = s.clone();
+            config.qlog(std::sync::Arc::new(move |_, _| {
+                Some(Box::new(sink.clone()) as Box<dyn crate::qlog::QlogSink>)
+            }));
+        })
+        .build()
+}
+
+//= https://www.rfc-editor.org/rfc/rfc9002#section-6.2.4
+//= type=test
+//# An endpoint SHOULD include new data in packets that are sent on PTO expiration.
+//# Previously sent data MAY be sent if no new data can be sent.
+//
+// Both packets a PTO sends in a handshake space repeat the CRYPTO data
+// still unacknowledged: whichever arrives is useful (a server that sees
+// a PING-only Initial first learns nothing, and aioquic's closes on it).
+#[test]
+fn handshake_probes_all_carry_the_unacknowledged_crypto_data() {
+    let (client_log, server_log) = (crate::qlog::VecSink::new(), crate::qlog::VecSink::new());
+    let mut pair = logged(503, &client_log, &server_log);
+    // The client's first flight and two PTOs' probes are lost.
+    let cut = Rc::new(Cell::new(true));
+    let hook_cut = cut.clone();
+    pair.set_hook(move |d| {
+        let lost = hook_cut.get() && d.direction == Direction::ClientToServer;
+        if lost { Verdict::Drop } else { Verdict::Deliver }
+    });
+    pair.drive_for(Duration::from_millis(3500));
+    let client_initials = sent_with_crypto(&client_log.contents(), "initial");
+    assert!(client_initials.len() >= 5, "the first Initial and two PTOs: {client_initials:?}");
+    assert!(client_initials.iter().all(|&c| c), "every client Initial: {client_initials:?}");
+    // Then the server's flight is lost twice over; its probes repeat it.
+    cut.set(false);
+    let server_cut = Rc::new(Cell::new(true));
+    let hook_cut = server_cut.clone();
+    pair.set_hook(move |d| {
+        let lost = hook_cut.get() && d.direction == Direction::ServerToClient;
+        if lost { Verdict::Drop } else { Verdict::Deliver }
+    });
+    // The client's next probe leaves at 7 s; the server's answer and
+    // its probes a second and three seconds later are lost.
+    pair.drive_for(Duration::from_secs(7));
+    let server_handshakes = sent_with_crypto(&server_log.contents(), "handshake");
+    assert!(server_handshakes.len() >= 3, "{server_handshakes:?}");
+    assert!(server_handshakes.iter().all(|&c| c), "every server Handshake: {server_handshakes:?}");
+    server_cut.set(false);
+    pair.handshake();
+}
