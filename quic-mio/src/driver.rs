@@ -273,7 +273,8 @@ impl Driver {
         remote: SocketAddr,
     ) -> Result<ConnectionHandle, ConnectError> {
         let handle = self.endpoint.connect(now, config, server_name, remote)?;
-        self.flush(now);
+        self.record_input(InputRecord::Flush(now.as_nanos()));
+        self.send(now);
         Ok(handle)
     }
 
@@ -332,6 +333,7 @@ impl Driver {
     /// may act on the endpoint: read, write, accept, close), then sends
     /// everything there is to send. Call after each wake-up.
     pub fn process(&mut self, now: Instant, mut handler: impl FnMut(&mut Endpoint, DriverEvent)) {
+        self.record_input(InputRecord::Wakeup(now.as_nanos()));
         // The last read stopped at its batch limit with datagrams still
         // queued: mio is edge-triggered, so no readiness event will say so
         // again. Read on here (the zero `timeout` brought us back), or a
@@ -358,7 +360,7 @@ impl Driver {
                 handler(&mut self.endpoint, DriverEvent::Connection(handle, event));
                 handled = true;
             }
-            self.flush(now);
+            self.send(now);
             if !handled {
                 self.events_pending = false;
                 break;
@@ -368,6 +370,14 @@ impl Driver {
         // everything up to here.
         if let Some(trace) = &mut self.trace {
             let result = trace.flush();
+            self.trace_written(result);
+        }
+    }
+
+    /// Writes one of replay's inputs into the trace, if tracing.
+    fn record_input(&mut self, record: InputRecord) {
+        if let Some(trace) = &mut self.trace {
+            let result = trace.record_inputs(&[record]);
             self.trace_written(result);
         }
     }
@@ -461,9 +471,17 @@ impl Driver {
     /// `WouldBlock`, keeping that transmit to retry on the next call (the
     /// socket's writable readiness is the cue).
     pub fn flush(&mut self, now: Instant) {
+        self.record_input(InputRecord::Flush(now.as_nanos()));
+        self.send(now);
+    }
+
+    /// [`Driver::flush`]'s work, without marking an application call in
+    /// the trace.
+    fn send(&mut self, now: Instant) {
         if let Some(blocked) = self.blocked.take()
             && !self.send_blocked(blocked)
         {
+            self.record_input(InputRecord::SendBlocked(now.as_nanos()));
             return;
         }
         let max_segments = self.socket.max_gso_segments();
@@ -479,6 +497,7 @@ impl Driver {
             self.record_transmit(now, &transmit, &data);
             let blocked = Blocked { transmit, data, offset: 0 };
             if !self.send_blocked(blocked) {
+                self.record_input(InputRecord::SendBlocked(now.as_nanos()));
                 return;
             }
         }

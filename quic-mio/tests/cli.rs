@@ -770,6 +770,16 @@ fn traces_decrypt_in_tshark_without_a_key_log() {
     let name = server_trace.file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.ends_with(&format!("_{}_server.pcapng", server.port())), "{name}");
 
+    // The command line is recorded (record type 7, arguments NUL-separated).
+    for (trace, command) in [(&client_trace, "client"), (server_trace, "server")] {
+        let file = std::fs::read(trace).unwrap();
+        let wanted = format!("\0{command}\0");
+        assert!(
+            file.windows(wanted.len()).any(|w| w == wanted.as_bytes()),
+            "{}: the `quic {command}` command line",
+            trace.display()
+        );
+    }
     for trace in [&client_trace, server_trace] {
         let packets = tshark_frame_types(&tshark, trace);
         assert!(packets.len() > 20, "{}: {} QUIC packets", trace.display(), packets.len());

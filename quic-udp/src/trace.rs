@@ -55,7 +55,7 @@ pub const TRACE_PEN: u32 = 32_473;
 /// datagrams (docs/traces.md). Each record is `type: u16, length: u16`
 /// (little-endian), the value, zero padding to 4 bytes; the padding reads
 /// as a record of type 0, which ends the block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InputRecord {
     /// The Unix time, in nanoseconds, of the driver clock's zero: a packet
@@ -67,6 +67,22 @@ pub enum InputRecord {
     /// resets and tokens, connection IDs, packet number skips, greasing)
     /// replays.
     EndpointSeed([u8; 32]),
+    /// A driver wake-up began at this driver-clock time (nanoseconds,
+    /// u64 LE): the driver ran the endpoint's due timers, handed its
+    /// events to the application and polled transmits, all at this `now`.
+    Wakeup(u64),
+    /// The driver stopped polling transmits at this time (u64 LE
+    /// nanoseconds) because the socket would block; the datagrams already
+    /// recorded were produced, the rest is polled at a later wake-up.
+    SendBlocked(u64),
+    /// The command line that started the traced program, arguments
+    /// separated by NUL bytes (UTF-8, at most 65,535 bytes; longer ones
+    /// are cut at a character boundary).
+    CommandLine(String),
+    /// The application asked the driver to send at this time (u64 LE
+    /// nanoseconds) outside a wake-up (`Driver::flush`, `Driver::connect`):
+    /// it acted on the endpoint just before.
+    Flush(u64),
 }
 
 impl InputRecord {
@@ -74,11 +90,42 @@ impl InputRecord {
     pub const CLOCK_ORIGIN: u16 = 1;
     /// Record type of [`InputRecord::EndpointSeed`].
     pub const ENDPOINT_SEED: u16 = 2;
+    /// Record type of [`InputRecord::Wakeup`].
+    pub const WAKEUP: u16 = 5;
+    /// Record type of [`InputRecord::SendBlocked`].
+    pub const SEND_BLOCKED: u16 = 6;
+    /// Record type of [`InputRecord::CommandLine`].
+    pub const COMMAND_LINE: u16 = 7;
+    /// Record type of [`InputRecord::Flush`].
+    pub const FLUSH: u16 = 8;
 
     fn encode(&self, out: &mut Vec<u8>) {
+        let number;
         let (kind, value): (u16, &[u8]) = match self {
-            Self::ClockOrigin(nanos) => (Self::CLOCK_ORIGIN, &nanos.to_le_bytes()),
+            Self::ClockOrigin(nanos) => {
+                number = nanos.to_le_bytes();
+                (Self::CLOCK_ORIGIN, &number)
+            }
             Self::EndpointSeed(seed) => (Self::ENDPOINT_SEED, seed),
+            Self::Wakeup(nanos) => {
+                number = nanos.to_le_bytes();
+                (Self::WAKEUP, &number)
+            }
+            Self::SendBlocked(nanos) => {
+                number = nanos.to_le_bytes();
+                (Self::SEND_BLOCKED, &number)
+            }
+            Self::Flush(nanos) => {
+                number = nanos.to_le_bytes();
+                (Self::FLUSH, &number)
+            }
+            Self::CommandLine(line) => {
+                let mut end = line.len().min(usize::from(u16::MAX));
+                while !line.is_char_boundary(end) {
+                    end -= 1;
+                }
+                (Self::COMMAND_LINE, &line.as_bytes()[..end])
+            }
         };
         put_u16(out, kind);
         put_u16(out, value.len() as u16);
@@ -87,7 +134,8 @@ impl InputRecord {
     }
 
     /// The records of a custom block's data (after its enterprise number);
-    /// unknown record types are skipped, a malformed tail ends the list.
+    /// unknown record types and values of the wrong size are skipped, a
+    /// malformed tail ends the list.
     pub fn decode_all(mut data: &[u8]) -> Vec<Self> {
         let mut out = Vec::new();
         while data.len() >= 4 {
@@ -97,17 +145,19 @@ impl InputRecord {
                 break;
             }
             let Some(value) = data.get(4..4 + len) else { break };
-            match (kind, value.len()) {
-                (Self::CLOCK_ORIGIN, 8) => {
-                    out.push(Self::ClockOrigin(u64::from_le_bytes(
-                        value.try_into().unwrap_or_default(),
-                    )));
+            let u64_value = <[u8; 8]>::try_from(value).ok().map(u64::from_le_bytes);
+            let record = match (kind, u64_value) {
+                (Self::CLOCK_ORIGIN, Some(v)) => Some(Self::ClockOrigin(v)),
+                (Self::WAKEUP, Some(v)) => Some(Self::Wakeup(v)),
+                (Self::SEND_BLOCKED, Some(v)) => Some(Self::SendBlocked(v)),
+                (Self::FLUSH, Some(v)) => Some(Self::Flush(v)),
+                (Self::ENDPOINT_SEED, _) => value.try_into().ok().map(Self::EndpointSeed),
+                (Self::COMMAND_LINE, _) => {
+                    std::str::from_utf8(value).ok().map(|s| Self::CommandLine(s.to_owned()))
                 }
-                (Self::ENDPOINT_SEED, 32) => {
-                    out.push(Self::EndpointSeed(value.try_into().unwrap_or_default()));
-                }
-                _ => {}
-            }
+                _ => None,
+            };
+            out.extend(record);
             data = data.get(4 + len.next_multiple_of(4)..).unwrap_or_default();
         }
         out
@@ -413,6 +463,9 @@ pub struct Trace {
     /// local address inbound datagrams were seen to arrive on, per family.
     learned_v4: Option<IpAddr>,
     learned_v6: Option<IpAddr>,
+    /// Inputs the program gave before the driver began the trace, written
+    /// in its first custom block.
+    start_inputs: Vec<InputRecord>,
 }
 
 impl fmt::Debug for Trace {
@@ -438,6 +491,7 @@ impl Trace {
             origin_unix_nanos: 0,
             learned_v4: None,
             learned_v6: None,
+            start_inputs: Vec::new(),
         })
     }
 
@@ -452,7 +506,15 @@ impl Trace {
         self.origin_unix_nanos = unix.saturating_sub(now.as_nanos());
         let mut records = vec![InputRecord::ClockOrigin(self.origin_unix_nanos)];
         records.extend_from_slice(inputs);
+        records.append(&mut self.start_inputs);
         self.record_inputs(&records)
+    }
+
+    /// Adds an input to the trace's first custom block, written when the
+    /// driver begins the trace (say, the program's
+    /// [`InputRecord::CommandLine`]).
+    pub fn add_start_input(&mut self, record: InputRecord) {
+        self.start_inputs.push(record);
     }
 
     /// Writes `records` as one custom block ([`TRACE_PEN`]), after any

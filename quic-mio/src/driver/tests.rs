@@ -237,7 +237,37 @@ impl io::Write for SharedSink {
     }
 }
 
+/// One block of a trace, in file order: a datagram (direction inbound,
+/// timestamp in nanoseconds) or one of replay's input records.
+#[derive(Debug)]
+enum Item {
+    Datagram { inbound: bool, time: u64 },
+    Input(InputRecord),
+}
+
 impl SharedSink {
+    /// The datagrams and input records, in file order.
+    fn items(&self) -> Vec<Item> {
+        let file = self.0.lock().unwrap();
+        let u32_at = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap());
+        let (mut items, mut at) = (Vec::new(), 0);
+        while at < file.len() {
+            let (kind, total) = (u32_at(at), u32_at(at + 4) as usize);
+            if kind == 6 {
+                let captured = u32_at(at + 20) as usize;
+                let options = at + 28 + captured.next_multiple_of(4);
+                let time = (u64::from(u32_at(at + 12)) << 32) | u64::from(u32_at(at + 16));
+                let inbound = u32_at(options + 4) & 0b11 == 0b01;
+                items.push(Item::Datagram { inbound, time });
+            } else if kind == 0x0BAD && u32_at(at + 8) == crate::socket::trace::TRACE_PEN {
+                let records = InputRecord::decode_all(&file[at + 12..at + total - 4]);
+                items.extend(records.into_iter().map(Item::Input));
+            }
+            at += total;
+        }
+        items
+    }
+
     /// The UDP payload lengths of the Enhanced Packet Blocks, inbound and
     /// outbound (raw IPv4 packets: 28 bytes of headers).
     fn datagram_lengths(&self) -> (Vec<usize>, Vec<usize>) {
@@ -295,6 +325,36 @@ fn traces_record_each_datagram_once_gso_batches_split() {
     let unsent = client_out.len() as u64 - c.datagrams_sent - c.send_errors;
     assert!(unsent <= 64, "{} recorded, {c:?}", client_out.len());
     assert!(c.send_blocked > 0, "{c:?}");
+    // Replay's inputs: every datagram the core made is timed by the
+    // wake-up (or the application's flush) that polled it, and every
+    // send that blocked is marked where the driver stopped polling.
+    for (sink, stats) in [(&client_sink, c), (&server_sink, s)] {
+        let items = sink.items();
+        let Some(Item::Input(InputRecord::ClockOrigin(origin))) = items.first() else {
+            panic!("the trace starts with the clock origin: {:?}", items.first());
+        };
+        let mut polled_at = None;
+        let (mut wakeups, mut blocked) = (0, 0);
+        for item in &items {
+            match item {
+                Item::Input(InputRecord::Wakeup(t)) => {
+                    wakeups += 1;
+                    polled_at = Some(*t);
+                }
+                Item::Input(InputRecord::Flush(t)) => polled_at = Some(*t),
+                Item::Input(InputRecord::SendBlocked(t)) => {
+                    blocked += 1;
+                    assert_eq!(Some(*t), polled_at, "blocked during the last poll");
+                }
+                Item::Datagram { inbound: false, time } => {
+                    assert_eq!(Some(time - origin), polled_at, "sent at the poll's time");
+                }
+                _ => {}
+            }
+        }
+        assert!(wakeups > 0, "{stats:?}");
+        assert_eq!(blocked, stats.send_blocked, "{stats:?}");
+    }
     let largest = client_out.iter().chain(&server_out).chain(&client_in).max().copied();
     assert!(largest.is_some_and(|l| l <= 1500), "one record per datagram: {largest:?}");
     if UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap().max_gso_segments() > 1 {

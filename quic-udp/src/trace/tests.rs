@@ -233,3 +233,32 @@ fn input_records_skip_unknown_types_and_stop_at_a_malformed_tail() {
     );
     assert_eq!(InputRecord::decode_all(&[2, 0]), []);
 }
+
+#[test]
+fn driver_input_records_round_trip() {
+    let records = [
+        InputRecord::Wakeup(1),
+        InputRecord::SendBlocked(u64::MAX),
+        InputRecord::Flush(3),
+        InputRecord::CommandLine("quic\0client\0https://[::1]:4433/é".into()),
+    ];
+    let mut data = Vec::new();
+    for r in &records {
+        r.encode(&mut data);
+    }
+    assert_eq!(data.len() % 4, 0, "records are padded to 4 bytes");
+    assert_eq!(InputRecord::decode_all(&data), records);
+    // A command line past 65,535 bytes is cut at a character boundary.
+    let long = "é".repeat(40_000);
+    let mut data = Vec::new();
+    InputRecord::CommandLine(long.clone()).encode(&mut data);
+    let [InputRecord::CommandLine(cut)] = &InputRecord::decode_all(&data)[..] else {
+        panic!("one record");
+    };
+    assert_eq!(cut.len(), 65_534);
+    assert!(long.starts_with(cut.as_str()));
+    // Values of the wrong size, and command lines that are not UTF-8, are
+    // skipped.
+    let data = [5, 0, 4, 0, 1, 2, 3, 4, 7, 0, 2, 0, 0xff, 0xfe, 0, 0];
+    assert_eq!(InputRecord::decode_all(&data), []);
+}

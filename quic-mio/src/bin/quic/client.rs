@@ -143,8 +143,9 @@ pub(crate) fn run(args: &ClientArgs) -> Result<Summary, Failure> {
     let mut tls = tls::client(trust, &args.alpn, args.chacha20, args.common.keylog_path())?;
     let trace = match &args.trace {
         Some(path) => {
-            let trace = Trace::create(path)
+            let mut trace = Trace::create(path)
                 .map_err(|e| Failure::other(format!("cannot create {}: {e}", path.display())))?;
+            trace.add_start_input(crate::command_line());
             tls.key_log = trace.key_log(tls.key_log.clone());
             Some(trace)
         }

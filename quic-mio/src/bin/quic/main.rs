@@ -275,3 +275,10 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// This run's command line, for a trace's first block: replay runs the
+/// same command (docs/traces.md).
+pub(crate) fn command_line() -> quic_mio::socket::trace::InputRecord {
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    quic_mio::socket::trace::InputRecord::CommandLine(args.join("\0"))
+}

@@ -85,8 +85,10 @@ fn server_trace(dir: &Path, local: SocketAddr) -> Result<Trace, Failure> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let path = dir.join(format!("{secs}_{}_server.pcapng", local.port()));
-    Trace::create(&path)
-        .map_err(|e| Failure::other(format!("cannot create {}: {e}", path.display())))
+    let mut trace = Trace::create(&path)
+        .map_err(|e| Failure::other(format!("cannot create {}: {e}", path.display())))?;
+    trace.add_start_input(crate::command_line());
+    Ok(trace)
 }
 
 /// A file server on a driver with its own `mio::Poll`.
