@@ -43,7 +43,10 @@ use quic_proto::endpoint::{ConnectionHandle, DatagramEvent, Endpoint, EndpointCo
 use quic_proto::{Instant, RandomSource, SeededRandom, SystemRandom};
 
 use crate::socket::trace::{Direction, InputRecord, Trace};
+
+pub mod replay;
 use crate::socket::{Gatherer, RECV_BUF_SIZE, SendCounts, UdpSocket};
+pub use replay::{Replay, ReplayReport};
 
 /// Receive calls per wake-up. Each may return a GRO batch of up to 64
 /// datagrams; the bound keeps one busy socket from starving the rest of the
@@ -135,6 +138,10 @@ pub struct Driver {
     trace: Option<Trace>,
     /// The seed of the endpoint's randomness, if the driver made it.
     seed: Option<[u8; 32]>,
+    /// The GSO limit last written to the trace.
+    traced_gso: Option<usize>,
+    /// The trace this driver replays instead of using its socket.
+    replay: Option<Replay>,
 }
 
 impl Driver {
@@ -154,6 +161,8 @@ impl Driver {
             stats: DriverStats::default(),
             trace: None,
             seed: None,
+            traced_gso: None,
+            replay: None,
         }
     }
 
@@ -189,6 +198,31 @@ impl Driver {
         driver
     }
 
+    /// A driver that replays `replay` (see [`replay`]): a new endpoint
+    /// seeded with the trace's seed, whose inbound datagrams are the
+    /// trace's and whose outbound ones are compared with the trace's. Its
+    /// clock reads the trace's times and [`Driver::timeout`] is always
+    /// zero. It binds a socket on 127.0.0.1 for the application to
+    /// register, which never carries anything.
+    pub fn replay(
+        replay: Replay,
+        config: EndpointConfig,
+        server: Option<ServerConfig>,
+    ) -> io::Result<Self> {
+        let seed = replay.inputs().seed.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "the trace has no endpoint seed")
+        })?;
+        let socket = UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0).into())?;
+        let mut driver = Self::with_seed(socket, config, server, seed);
+        driver.replay = Some(replay);
+        Ok(driver)
+    }
+
+    /// The replay this driver runs, if it replays a trace.
+    pub fn replaying(&self) -> Option<&Replay> {
+        self.replay.as_ref()
+    }
+
     /// Registers the socket with the application's registry under `token`,
     /// for readable and writable readiness. Pass each readiness event for
     /// `token` to [`Driver::handle_mio_event`].
@@ -207,6 +241,9 @@ impl Driver {
 
     /// The current time on the driver's clock, as the core counts it.
     pub fn now(&self) -> Instant {
+        if let Some(replay) = &self.replay {
+            return replay.now();
+        }
         crate::instant_since(self.epoch)
     }
 
@@ -224,8 +261,11 @@ impl Driver {
     /// its randomness. The seed yields the endpoint's stateless reset and
     /// token keys: guard a trace like a key log.
     pub fn set_trace(&mut self, mut trace: Trace) {
-        let inputs: Vec<InputRecord> =
+        let gso = self.socket.max_gso_segments();
+        self.traced_gso = Some(gso);
+        let mut inputs: Vec<InputRecord> =
             self.seed.map(InputRecord::EndpointSeed).into_iter().collect();
+        inputs.push(InputRecord::GsoSegments(gso.min(usize::from(u16::MAX)) as u16));
         let result = trace.begin(self.now(), &inputs);
         self.trace = Some(trace);
         self.trace_written(result);
@@ -273,8 +313,7 @@ impl Driver {
         remote: SocketAddr,
     ) -> Result<ConnectionHandle, ConnectError> {
         let handle = self.endpoint.connect(now, config, server_name, remote)?;
-        self.record_input(InputRecord::Flush(now.as_nanos()));
-        self.send(now);
+        self.flush(now);
         Ok(handle)
     }
 
@@ -298,6 +337,9 @@ impl Driver {
     /// waiting, otherwise until the endpoint's next deadline; `None`: no
     /// deadline (wait for readiness only).
     pub fn timeout(&mut self, now: Instant) -> Option<Duration> {
+        if self.replay.is_some() {
+            return Some(Duration::ZERO);
+        }
         if self.read_backlog || self.events_pending || !self.events.is_empty() {
             return Some(Duration::ZERO);
         }
@@ -333,14 +375,30 @@ impl Driver {
     /// may act on the endpoint: read, write, accept, close), then sends
     /// everything there is to send. Call after each wake-up.
     pub fn process(&mut self, now: Instant, mut handler: impl FnMut(&mut Endpoint, DriverEvent)) {
-        self.record_input(InputRecord::Wakeup(now.as_nanos()));
-        // The last read stopped at its batch limit with datagrams still
-        // queued: mio is edge-triggered, so no readiness event will say so
-        // again. Read on here (the zero `timeout` brought us back), or a
-        // busy socket would be read one batch per new arrival while the
-        // loop spins on empty polls.
-        if self.read_backlog {
-            self.read(now);
+        if let Some(replay) = &self.replay {
+            // The datagrams the original read for this wake-up, then the
+            // wake-up itself; nothing if the trace has no wake-up here.
+            let Some(inbound) = replay.wakeup(now) else { return };
+            for (read_at, meta, data) in inbound {
+                self.stats.datagrams_received += 1;
+                let data = BytesMut::from(&data[..]);
+                let event = self.endpoint.handle_datagram(read_at, meta, data);
+                if let Some(DatagramEvent::Incoming(incoming)) = event {
+                    self.on_incoming(read_at, incoming);
+                }
+            }
+        } else {
+            // The last read stopped at its batch limit with datagrams still
+            // queued: mio is edge-triggered, so no readiness event will say
+            // so again. Read on here (the zero `timeout` brought us back), or
+            // a busy socket would be read one batch per new arrival while
+            // the loop spins on empty polls.
+            if self.read_backlog {
+                self.read(now);
+            }
+            // After the reads: every datagram recorded before it was handed
+            // over before the timers ran (replay feeds them in that order).
+            self.record_input(InputRecord::Wakeup(now.as_nanos()));
         }
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
@@ -394,6 +452,10 @@ impl Driver {
     /// the endpoint. New connection attempts are decided by the policy.
     pub fn read(&mut self, now: Instant) {
         self.read_backlog = false;
+        if self.replay.is_some() {
+            // Replay hands the recorded datagrams over in `process`.
+            return;
+        }
         for _ in 0..READ_BATCH {
             let meta = match self.socket.recv(&mut self.recv_buf) {
                 Ok(meta) => meta,
@@ -471,6 +533,11 @@ impl Driver {
     /// `WouldBlock`, keeping that transmit to retry on the next call (the
     /// socket's writable readiness is the cue).
     pub fn flush(&mut self, now: Instant) {
+        if let Some(replay) = &self.replay
+            && !replay.flush(now)
+        {
+            return;
+        }
         self.record_input(InputRecord::Flush(now.as_nanos()));
         self.send(now);
     }
@@ -484,12 +551,26 @@ impl Driver {
             self.record_input(InputRecord::SendBlocked(now.as_nanos()));
             return;
         }
-        let max_segments = self.socket.max_gso_segments();
+        let max_segments = match &self.replay {
+            Some(replay) => replay.gso_segments(),
+            None => {
+                let gso = self.socket.max_gso_segments();
+                if self.trace.is_some() && self.traced_gso != Some(gso) {
+                    self.traced_gso = Some(gso);
+                    let gso = gso.min(usize::from(u16::MAX)) as u16;
+                    self.record_input(InputRecord::GsoSegments(gso));
+                }
+                gso
+            }
+        };
         loop {
             let endpoint = &mut self.endpoint;
             let Some((transmit, data)) =
                 self.gather.next(max_segments, |buf| endpoint.poll_transmit(now, buf))
             else {
+                if let Some(replay) = &self.replay {
+                    replay.drained();
+                }
                 return;
             };
             // Recorded when the core produced it: a blocked batch is sent
@@ -505,9 +586,15 @@ impl Driver {
 
     /// Records each datagram of a (GSO) batch in the trace.
     fn record_transmit(&mut self, now: Instant, transmit: &Transmit, data: &[u8]) {
-        let Some(trace) = &mut self.trace else { return };
         let data = &data[..transmit.size.min(data.len())];
         let segment = transmit.segment_size.unwrap_or(data.len()).max(1);
+        if let Some(replay) = &self.replay {
+            for datagram in data.chunks(segment) {
+                replay.outbound(datagram, transmit.destination);
+            }
+            return;
+        }
+        let Some(trace) = &mut self.trace else { return };
         let local = self.socket.local_addr();
         let local = SocketAddr::new(transmit.src_ip.unwrap_or(local.ip()), local.port());
         let mut result = Ok(());
@@ -530,6 +617,19 @@ impl Driver {
     /// Sends `b`'s remaining bytes; false if the socket blocked (then `b`
     /// is kept in `self.blocked`). Reuses `b`'s buffer as the next batch.
     fn send_blocked(&mut self, mut b: Blocked) -> bool {
+        if let Some(replay) = &self.replay {
+            if replay.send_blocks() {
+                self.stats.send_blocked += 1;
+                self.blocked = Some(b);
+                return false;
+            }
+            let segment = b.transmit.segment_size.unwrap_or(b.data.len()).max(1);
+            self.stats.send_calls += 1;
+            self.stats.datagrams_sent +=
+                b.data.len().saturating_sub(b.offset).div_ceil(segment) as u64;
+            self.gather.recycle(b.data);
+            return true;
+        }
         let mut counts = SendCounts::default();
         let result = self.socket.send_batch(&b.transmit, &b.data, &mut b.offset, &mut counts);
         self.stats.send_calls += counts.calls;

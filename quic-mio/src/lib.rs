@@ -14,6 +14,7 @@
 
 pub mod driver;
 pub mod insecure;
+pub mod tool;
 /// The UDP socket layer: the `quic-udp` crate, which quic-async shares.
 pub use quic_udp as socket;
 

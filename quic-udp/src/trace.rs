@@ -83,6 +83,29 @@ pub enum InputRecord {
     /// nanoseconds) outside a wake-up (`Driver::flush`, `Driver::connect`):
     /// it acted on the endpoint just before.
     Flush(u64),
+    /// A signature the traced endpoint's TLS key made (a CertificateVerify):
+    /// the scheme (`rustls::SignatureScheme` as u16, LE), the SHA-256 of the
+    /// signed message, then the signature. ECDSA and RSA-PSS signatures are
+    /// randomized, so replay returns these instead of signing.
+    Signature {
+        /// The TLS signature scheme.
+        scheme: u16,
+        /// SHA-256 of the message signed.
+        message_sha256: [u8; 32],
+        /// The signature.
+        signature: Vec<u8>,
+    },
+    /// A read of the TLS clock (certificate validity, ticket ages): seconds
+    /// since the Unix epoch, u64 LE.
+    TimeRead(u64),
+    /// One certificate (DER) of the chain the traced endpoint presents, in
+    /// chain order, end entity first: replay presents the same chain (the
+    /// private key is not needed, signatures being recorded).
+    Certificate(Vec<u8>),
+    /// The socket's GSO segment limit (u16 LE) from here on: how many
+    /// equal datagrams the driver gathers into one send, which decides how
+    /// far polling ran ahead when a send blocked.
+    GsoSegments(u16),
 }
 
 impl InputRecord {
@@ -98,9 +121,31 @@ impl InputRecord {
     pub const COMMAND_LINE: u16 = 7;
     /// Record type of [`InputRecord::Flush`].
     pub const FLUSH: u16 = 8;
+    /// Record type of [`InputRecord::Signature`].
+    pub const SIGNATURE: u16 = 3;
+    /// Record type of [`InputRecord::TimeRead`].
+    pub const TIME_READ: u16 = 4;
+    /// Record type of [`InputRecord::Certificate`].
+    pub const CERTIFICATE: u16 = 9;
+    /// Record type of [`InputRecord::GsoSegments`].
+    pub const GSO_SEGMENTS: u16 = 10;
+
+    /// Whether the record fits a record's 16-bit length (a certificate or
+    /// signature longer than 65,535 bytes does not, and is not written).
+    pub fn fits(&self) -> bool {
+        match self {
+            Self::Certificate(der) => der.len() <= usize::from(u16::MAX),
+            Self::Signature { signature, .. } => signature.len() + 34 <= usize::from(u16::MAX),
+            _ => true,
+        }
+    }
 
     fn encode(&self, out: &mut Vec<u8>) {
+        if !self.fits() {
+            return;
+        }
         let number;
+        let signed;
         let (kind, value): (u16, &[u8]) = match self {
             Self::ClockOrigin(nanos) => {
                 number = nanos.to_le_bytes();
@@ -118,6 +163,23 @@ impl InputRecord {
             Self::Flush(nanos) => {
                 number = nanos.to_le_bytes();
                 (Self::FLUSH, &number)
+            }
+            Self::Signature { scheme, message_sha256, signature } => {
+                let mut v = Vec::with_capacity(34 + signature.len());
+                v.extend_from_slice(&scheme.to_le_bytes());
+                v.extend_from_slice(message_sha256);
+                v.extend_from_slice(signature);
+                signed = v;
+                (Self::SIGNATURE, &signed)
+            }
+            Self::TimeRead(secs) => {
+                number = secs.to_le_bytes();
+                (Self::TIME_READ, &number)
+            }
+            Self::Certificate(der) => (Self::CERTIFICATE, der),
+            Self::GsoSegments(n) => {
+                number = u64::from(*n).to_le_bytes();
+                (Self::GSO_SEGMENTS, &number[..2])
             }
             Self::CommandLine(line) => {
                 let mut end = line.len().min(usize::from(u16::MAX));
@@ -151,6 +213,16 @@ impl InputRecord {
                 (Self::WAKEUP, Some(v)) => Some(Self::Wakeup(v)),
                 (Self::SEND_BLOCKED, Some(v)) => Some(Self::SendBlocked(v)),
                 (Self::FLUSH, Some(v)) => Some(Self::Flush(v)),
+                (Self::TIME_READ, Some(v)) => Some(Self::TimeRead(v)),
+                (Self::GSO_SEGMENTS, _) => <[u8; 2]>::try_from(value)
+                    .ok()
+                    .map(|b| Self::GsoSegments(u16::from_le_bytes(b))),
+                (Self::CERTIFICATE, _) => Some(Self::Certificate(value.to_vec())),
+                (Self::SIGNATURE, _) if value.len() >= 34 => Some(Self::Signature {
+                    scheme: u16::from_le_bytes([value[0], value[1]]),
+                    message_sha256: value[2..34].try_into().unwrap_or_default(),
+                    signature: value[34..].to_vec(),
+                }),
                 (Self::ENDPOINT_SEED, _) => value.try_into().ok().map(Self::EndpointSeed),
                 (Self::COMMAND_LINE, _) => {
                     std::str::from_utf8(value).ok().map(|s| Self::CommandLine(s.to_owned()))
@@ -636,6 +708,9 @@ impl rustls::KeyLog for TraceKeyLog {
         true
     }
 }
+
+mod read;
+pub use read::{ReadError, TraceItem, TracedDatagram, read};
 
 #[cfg(test)]
 mod tests;

@@ -384,7 +384,11 @@ fn a_trace_starts_with_the_endpoint_seed_and_the_clock_origin() {
         at += total;
     }
     assert!(
-        matches!(records[..], [InputRecord::ClockOrigin(_), InputRecord::EndpointSeed(s)] if s == seed),
+        matches!(
+            records[..],
+            [InputRecord::ClockOrigin(_), InputRecord::EndpointSeed(s), InputRecord::GsoSegments(_)]
+                if s == seed
+        ),
         "{records:?}"
     );
     let made = Driver::new(

@@ -262,3 +262,114 @@ fn driver_input_records_round_trip() {
     let data = [5, 0, 4, 0, 1, 2, 3, 4, 7, 0, 2, 0, 0xff, 0xfe, 0, 0];
     assert_eq!(InputRecord::decode_all(&data), []);
 }
+
+/// What the writer writes, the reader reads back: records, secrets, and
+/// datagrams with their addresses, ECN, direction and time.
+#[test]
+fn the_reader_returns_what_the_writer_wrote() {
+    let sink = Shared::default();
+    let mut trace = Trace::new(Box::new(sink.clone())).unwrap();
+    trace.add_start_input(InputRecord::CommandLine("quic\0client".into()));
+    trace.begin(Instant::from_nanos(5), &[InputRecord::EndpointSeed([3; 32])]).unwrap();
+    let origin = trace.origin_unix_nanos;
+    let signature = InputRecord::Signature {
+        scheme: 0x0403,
+        message_sha256: [9; 32],
+        signature: vec![1, 2, 3, 4, 5],
+    };
+    let more = [
+        signature.clone(),
+        InputRecord::TimeRead(1_800_000_000),
+        InputRecord::Certificate(vec![0x30; 700]),
+        InputRecord::GsoSegments(64),
+        InputRecord::Wakeup(77),
+    ];
+    trace.record_inputs(&more).unwrap();
+    let log = trace.key_log(Arc::new(rustls::KeyLogFile::new()));
+    log.log("SERVER_TRAFFIC_SECRET_0", &[0xab; 32], &[0x02; 32]);
+    let v4_local: SocketAddr = "127.0.0.1:4433".parse().unwrap();
+    let v4_remote: SocketAddr = "127.0.0.9:50000".parse().unwrap();
+    let v6_local: SocketAddr = "[::1]:4433".parse().unwrap();
+    let v6_remote: SocketAddr = "[::1]:6000".parse().unwrap();
+    let t = Instant::from_nanos(1_234);
+    trace
+        .record(t, Direction::Inbound, v4_local, v4_remote, Some(EcnCodepoint::Ect0), b"a")
+        .unwrap();
+    trace
+        .record(t, Direction::Outbound, v6_local, v6_remote, Some(EcnCodepoint::Ce), b"bcd")
+        .unwrap();
+    drop(trace);
+    let file = sink.0.lock().unwrap().clone();
+    let items = read(&file).unwrap();
+    let [
+        TraceItem::Inputs(start),
+        TraceItem::Inputs(inputs),
+        TraceItem::Secrets(secrets),
+        TraceItem::Datagram(a),
+        TraceItem::Datagram(b),
+    ] = &items[..]
+    else {
+        panic!("{items:?}");
+    };
+    assert_eq!(
+        start[..],
+        [
+            InputRecord::ClockOrigin(origin),
+            InputRecord::EndpointSeed([3; 32]),
+            InputRecord::CommandLine("quic\0client".into())
+        ]
+    );
+    assert_eq!(inputs[..], more[..]);
+    assert_eq!(secrets, &nss_line("SERVER_TRAFFIC_SECRET_0", &[0xab; 32], &[0x02; 32]));
+    let expected_a = TracedDatagram {
+        unix_nanos: origin + 1_234,
+        direction: Direction::Inbound,
+        local: v4_local,
+        remote: v4_remote,
+        ecn: Some(EcnCodepoint::Ect0),
+        payload: b"a".to_vec(),
+    };
+    assert_eq!(a, &expected_a);
+    assert_eq!((b.direction, b.local, b.remote), (Direction::Outbound, v6_local, v6_remote));
+    assert_eq!((b.ecn, &b.payload[..]), (Some(EcnCodepoint::Ce), &b"bcd"[..]));
+}
+
+/// Records too long for a record's 16-bit length are left out, not cut.
+#[test]
+fn records_longer_than_a_record_can_say_are_not_written() {
+    let huge = InputRecord::Certificate(vec![1; 70_000]);
+    assert!(!huge.fits());
+    let mut data = Vec::new();
+    huge.encode(&mut data);
+    InputRecord::Wakeup(1).encode(&mut data);
+    assert_eq!(InputRecord::decode_all(&data), [InputRecord::Wakeup(1)]);
+}
+
+/// Every truncation and every single-byte corruption of a trace is read
+/// without panicking: an error, or the items that still parse.
+#[test]
+fn the_reader_survives_truncated_and_corrupted_traces() {
+    let sink = Shared::default();
+    let mut trace = Trace::new(Box::new(sink.clone())).unwrap();
+    trace.begin(Instant::ZERO, &[InputRecord::EndpointSeed([1; 32])]).unwrap();
+    let local: SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let remote: SocketAddr = "[::1]:2".parse().unwrap();
+    trace.record(Instant::ZERO, Direction::Inbound, local, local, None, b"xyz").unwrap();
+    trace.record(Instant::ZERO, Direction::Outbound, remote, remote, None, b"xyzw").unwrap();
+    drop(trace);
+    let file = sink.0.lock().unwrap().clone();
+    assert_eq!(read(&file).unwrap().len(), 3);
+    for end in 0..file.len() {
+        let _ = read(&file[..end]);
+    }
+    for at in 0..file.len() {
+        for value in [0x00, 0xff, 0x7f, 0x80, file[at] ^ 0x01] {
+            let mut bad = file.clone();
+            bad[at] = value;
+            let _ = read(&bad);
+        }
+    }
+    let err = read(b"\x0a\x0d\x0d\x0a\x1c\x00\x00\x00\x1a\x2b\x3c\x4d").unwrap_err();
+    assert!(err.to_string().contains("little-endian"), "{err}");
+    assert!(read(b"").is_err());
+}

@@ -12,11 +12,11 @@ use aws_lc_rs::digest;
 use quic_proto::endpoint::EndpointConfig;
 use quic_proto::{RandomSource, SeededRandom, Version};
 
-use crate::client::{self, Options, Sink};
-use crate::scratch::ScratchDir;
-use crate::server::Server;
-use crate::tls::{self, Identity, Trust};
-use crate::{DemoArgs, Failure, HQ_INTEROP};
+use crate::tool::client::{self, Options, Sink};
+use crate::tool::scratch::ScratchDir;
+use crate::tool::server::Server;
+use crate::tool::tls::{self, Identity, Trust};
+use crate::tool::{DemoArgs, Failure, HQ_INTEROP};
 
 pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
     if args.size == 0 {

@@ -1,4 +1,4 @@
-//! `quic`: a QUIC file server and client over HTTP/3 (`h3`, on h3-proto)
+//! The `quic` command line tool (`src/bin/quic.rs` is its `main`): a QUIC file server and client over HTTP/3 (`h3`, on h3-proto)
 //! and the `hq-interop` protocol (HTTP/0.9 on QUIC streams, as the QUIC
 //! interop runner uses it), and a loopback demo, on the quic-mio driver.
 //!
@@ -256,7 +256,9 @@ fn check_alpn(alpn: &[String]) -> Result<(), Failure> {
 /// Exit code for a command line that asks for something unsupported.
 const USAGE: u8 = 2;
 
-fn main() -> ExitCode {
+/// The `quic` tool's `main`: parses the command line, runs the command,
+/// prints a failure's one line and turns it into the exit code.
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Server(args) => check_alpn(&args.alpn).and_then(|()| server::run(&args)),
@@ -278,7 +280,7 @@ fn main() -> ExitCode {
 
 /// This run's command line, for a trace's first block: replay runs the
 /// same command (docs/traces.md).
-pub(crate) fn command_line() -> quic_mio::socket::trace::InputRecord {
+pub(crate) fn command_line() -> crate::socket::trace::InputRecord {
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
-    quic_mio::socket::trace::InputRecord::CommandLine(args.join("\0"))
+    crate::socket::trace::InputRecord::CommandLine(args.join("\0"))
 }

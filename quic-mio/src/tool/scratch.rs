@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::Failure;
+use crate::tool::Failure;
 
 /// A directory under the system's temporary directory, removed on drop
 /// or on a terminating signal.

@@ -1,6 +1,6 @@
 //! `quic client`: downloads URLs, all on one connection, several streams at
 //! once (as many as the server's stream limit allows), over HTTP/3
-//! ([`crate::client_h3`]) or hq-interop, whichever ALPN the server chose.
+//! ([`crate::tool::client_h3`]) or hq-interop, whichever ALPN the server chose.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -11,20 +11,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::driver::DriverStats;
+use crate::{Driver, DriverEvent, Trace};
 use aws_lc_rs::digest;
-use quic_mio::driver::DriverStats;
-use quic_mio::{Driver, DriverEvent, Trace};
 use quic_proto::connection::{
     ClientConfig, ConnectionError, Event, ReadError, StreamEvent, TransportConfig,
 };
 use quic_proto::endpoint::EndpointConfig;
 use quic_proto::{Dir, Instant, StreamId, TransportErrorCode, VarInt, Version};
 
-use crate::client_h3::{H3Client, H3Figures};
-use crate::perf::Checksum;
-use crate::server::codes;
-use crate::tls::{self, Trust};
-use crate::{ClientArgs, Failure};
+use crate::tool::client_h3::{H3Client, H3Figures};
+use crate::tool::perf::Checksum;
+use crate::tool::server::codes;
+use crate::tool::tls::{self, Trust};
+use crate::tool::{ClientArgs, Failure};
 
 const TOKEN: mio::Token = mio::Token(0);
 
@@ -145,7 +145,7 @@ pub(crate) fn run(args: &ClientArgs) -> Result<Summary, Failure> {
         Some(path) => {
             let mut trace = Trace::create(path)
                 .map_err(|e| Failure::other(format!("cannot create {}: {e}", path.display())))?;
-            trace.add_start_input(crate::command_line());
+            trace.add_start_input(crate::tool::command_line());
             tls.key_log = trace.key_log(tls.key_log.clone());
             Some(trace)
         }
@@ -584,7 +584,7 @@ impl State {
                 // The peer's application code is an HTTP/3 one: named.
                 (Some(_), ConnectionError::ApplicationClosed { .. }) => Failure::new(
                     Failure::REFUSED,
-                    format!("connection lost: {}", crate::server_h3::describe_end(e)),
+                    format!("connection lost: {}", crate::tool::server_h3::describe_end(e)),
                 ),
                 _ => connection_failure(e),
             };

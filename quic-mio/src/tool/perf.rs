@@ -11,15 +11,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use quic_mio::driver::DriverStats;
+use crate::driver::DriverStats;
 use quic_proto::Version;
 use quic_proto::endpoint::EndpointConfig;
 
-use crate::client::{self, Options, Sink, Summary};
-use crate::scratch::ScratchDir;
-use crate::server::Server;
-use crate::tls::{self, Identity, Trust};
-use crate::{Failure, HQ_INTEROP, PerfArgs};
+use crate::tool::client::{self, Options, Sink, Summary};
+use crate::tool::scratch::ScratchDir;
+use crate::tool::server::Server;
+use crate::tool::tls::{self, Identity, Trust};
+use crate::tool::{Failure, HQ_INTEROP, PerfArgs};
 
 /// A Fletcher-style checksum over little-endian 64-bit words with wrapping
 /// sums: cheap (two additions per 8 bytes) and sensitive to the order of
@@ -105,7 +105,7 @@ fn run_in(args: &PerfArgs, size: u64, dir: &Path) -> Result<(), Failure> {
     std::fs::create_dir_all(dir).map_err(io)?;
     // The demo's file (a ChaCha20 stream), checksummed as it is written.
     let mut expected = Checksum::default();
-    crate::demo::write_generated(&dir.join("perf.bin"), size, |chunk| expected.update(chunk))
+    crate::tool::demo::write_generated(&dir.join("perf.bin"), size, |chunk| expected.update(chunk))
         .map_err(io)?;
     let expected = expected.finish();
 

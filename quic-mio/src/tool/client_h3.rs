@@ -14,8 +14,8 @@ use h3_proto::{Config, Event as H3Event, SendError};
 use quic_proto::connection::{Connection, Event, StreamEvent};
 use quic_proto::{Dir, Instant, Side, StreamId};
 
-use crate::Failure;
-use crate::client::Downloads;
+use crate::tool::Failure;
+use crate::tool::client::Downloads;
 
 /// The `user-agent` of every request.
 const USER_AGENT: &str = concat!("quic/", env!("CARGO_PKG_VERSION"));

@@ -1,5 +1,5 @@
 //! `quic server`: serves the files under a directory over HTTP/3
-//! ([`crate::server_h3`]) or hq-interop, whichever ALPN a connection's
+//! ([`crate::tool::server_h3`]) or hq-interop, whichever ALPN a connection's
 //! handshake chose. In hq-interop a request is `GET /path\r\n` on a
 //! bidirectional stream; the answer is the file's bytes, then FIN. Errors
 //! reset the stream with an [`hq` error code](self::codes).
@@ -13,18 +13,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::driver::{DriverStats, os_seed};
+use crate::{Driver, DriverEvent, IncomingPolicy, Trace, UdpSocket};
 use bytes::Bytes;
-use quic_mio::driver::{DriverStats, os_seed};
-use quic_mio::{Driver, DriverEvent, IncomingPolicy, Trace, UdpSocket};
 use quic_proto::connection::{
     Connection, Event, ReadError, ServerConfig, StreamEvent, TransportConfig, WriteError,
 };
 use quic_proto::endpoint::{ConnectionHandle, Endpoint, EndpointConfig};
 use quic_proto::{Dir, Instant, StreamId, VarInt};
 
-use crate::server_h3::H3Server;
-use crate::tls::{self, Identity};
-use crate::{Failure, ServerArgs};
+use crate::tool::server_h3::H3Server;
+use crate::tool::tls::{self, Identity};
+use crate::tool::{Failure, ServerArgs};
 
 /// Application error codes the server resets streams with, after the HTTP
 /// status each stands for (hq-interop defines none).
@@ -87,7 +87,7 @@ fn server_trace(dir: &Path, local: SocketAddr) -> Result<Trace, Failure> {
     let path = dir.join(format!("{secs}_{}_server.pcapng", local.port()));
     let mut trace = Trace::create(&path)
         .map_err(|e| Failure::other(format!("cannot create {}: {e}", path.display())))?;
-    trace.add_start_input(crate::command_line());
+    trace.add_start_input(crate::tool::command_line());
     Ok(trace)
 }
 

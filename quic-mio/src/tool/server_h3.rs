@@ -21,8 +21,8 @@ use quic_proto::connection::{Connection, ConnectionError, Event, StreamEvent};
 use quic_proto::endpoint::{ConnectionHandle, Endpoint};
 use quic_proto::{Instant, Side, StreamId};
 
-use crate::client_h3::grease_seed;
-use crate::server::open;
+use crate::tool::client_h3::grease_seed;
+use crate::tool::server::open;
 
 /// The body of a 404.
 const NOT_FOUND: &[u8] = b"not found\n";

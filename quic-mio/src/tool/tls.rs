@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use quic_mio::insecure::AnyCertificate;
+use crate::insecure::AnyCertificate;
 use quic_proto::crypto::session::config::{client_config, server_config};
 use quic_proto::keylog::NssKeyLog;
 use rustls::RootCertStore;
@@ -12,7 +12,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::Failure;
+use crate::tool::Failure;
 
 /// aws-lc-rs, optionally narrowed to ChaCha20-Poly1305.
 pub(crate) fn provider(chacha20: bool) -> Arc<CryptoProvider> {

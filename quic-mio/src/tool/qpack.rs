@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use h3_proto::qpack::qif;
 
-use crate::Failure;
+use crate::tool::Failure;
 
 #[derive(Args, Debug)]
 pub(crate) struct QpackArgs {
