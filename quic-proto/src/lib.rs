@@ -18,9 +18,12 @@
 //! - **Randomness is an input.** [`RandomSource`] feeds connection IDs,
 //!   tokens, packet-number skips and greasing. [`SeededRandom`] (ChaCha20
 //!   from a seed) replays; [`SystemRandom`] is the only caller of the OS
-//!   generator, and a driver constructs it. With the `testing` feature a
-//!   seeded rustls provider and Ed25519 test certificates make a whole
-//!   handshake replay byte for byte.
+//!   generator, and a driver constructs it. TLS draws from a stream derived
+//!   from the endpoint's seed ([`crypto::seeded::endpoint_provider`]);
+//!   signatures and TLS clock reads are recorded and replayed through
+//!   [`crypto::tls_inputs`]. With the `testing` feature a seeded provider
+//!   and Ed25519 test certificates make a whole handshake replay byte for
+//!   byte with nothing recorded.
 //! - **Inputs:** `handle_datagram(now, meta, bytes)` (a `BytesMut` of its own
 //!   allocation, decrypted in place; stream data is handed on as zero-copy
 //!   slices of it), `handle_timeout(now)` (a no-op when nothing is due),

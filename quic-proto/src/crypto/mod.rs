@@ -7,14 +7,20 @@
 //! [`DirectionalKeys::from_secret`] derives keys from a raw traffic secret
 //! (as a key log records it) with aws-lc-rs directly, which trace decryption
 //! and the RFC test vectors use.
+//!
+//! [`seeded`] and [`tls_inputs`] make the TLS handshake replayable: a
+//! provider whose randomness comes from the endpoint's seed, and the
+//! signatures and clock reads a trace records and a replay feeds back.
 
 mod keys;
 mod protect;
 mod retry;
 mod secret;
+pub mod seeded;
 pub mod session;
 #[cfg(test)]
 mod tests;
+pub mod tls_inputs;
 #[cfg(test)]
 pub(crate) mod vectors;
 

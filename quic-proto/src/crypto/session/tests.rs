@@ -4,10 +4,17 @@
 
 use std::sync::Arc;
 
-use rustls::{ClientConfig, HandshakeKind, ServerConfig};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::time_provider::TimeProvider;
+use rustls::{ClientConfig, HandshakeKind, RootCertStore, ServerConfig, SignatureScheme};
 
 use super::*;
 use crate::cid::ConnectionId;
+use crate::crypto::seeded::endpoint_provider;
+use crate::crypto::tls_inputs::{
+    RecordingTime, ReplaySigningKey, ReplayTime, TlsInput, TlsInputLog, recording_server_resolver,
+    replay_server_resolver, signing_key,
+};
 use crate::crypto::{
     CryptoError, HeaderKey, PacketKey, open_payload, remove_header_protection, seal_packet,
 };
@@ -738,4 +745,173 @@ fn session_is_send() {
     fn assert_send<T: Send>() {}
     assert_send::<TlsSession>();
     assert_send::<KeyChange>();
+}
+
+/// A CA and an ECDSA P-256 "localhost" certificate: ECDSA signatures draw a
+/// fresh nonce, so this server's CertificateVerify differs run to run unless
+/// the trace supplies it. The keys come from the OS generator (through
+/// rcgen); each test builds the PKI once and reuses it across its runs.
+struct EcdsaPki {
+    roots: Arc<RootCertStore>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl EcdsaPki {
+    fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut ca_params = CertificateParams::default();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let leaf = CertificateParams::new(vec![TestPki::SERVER_NAME.to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &Issuer::from_params(&ca_params, &ca_key))
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        Self {
+            roots: Arc::new(roots),
+            chain: vec![leaf.der().clone()],
+            key: PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        }
+    }
+}
+
+/// How the server of [`ecdsa_run`] signs and reads its clock.
+enum ServerInputs {
+    /// Signs with the key, reads a fixed clock, records both.
+    Record(TlsInputLog),
+    /// Answers from recorded inputs.
+    Replay(Arc<ReplaySigningKey>, Arc<ReplayTime>),
+    /// Signs with the key, reads a fixed clock, records nothing.
+    Plain,
+}
+
+/// Seeded endpoints (the same seeds every time) and the ECDSA server.
+fn ecdsa_pair(pki: &EcdsaPki, inputs: ServerInputs) -> Pair {
+    let client_provider = Arc::new(endpoint_provider(&[1; 32]));
+    let server_provider = Arc::new(endpoint_provider(&[2; 32]));
+    let fixed: Arc<dyn TimeProvider> = Arc::new(testing::FixedTime::DEFAULT);
+    let server_time: Arc<dyn TimeProvider> = match &inputs {
+        ServerInputs::Record(log) => Arc::new(RecordingTime::new(fixed.clone(), log.clone())),
+        ServerInputs::Replay(_, time) => time.clone(),
+        ServerInputs::Plain => fixed.clone(),
+    };
+    let client =
+        config::client_config(client_provider, fixed, pki.roots.clone(), None, vec![ALPN.to_vec()])
+            .unwrap();
+    let mut server = config::server_config(
+        server_provider.clone(),
+        server_time,
+        pki.chain.clone(),
+        pki.key.clone_key(),
+        None,
+        vec![ALPN.to_vec()],
+    )
+    .unwrap();
+    let key = || signing_key(&server_provider, pki.key.clone_key()).unwrap();
+    match inputs {
+        ServerInputs::Record(log) => {
+            server.cert_resolver = recording_server_resolver(pki.chain.clone(), key(), log);
+        }
+        ServerInputs::Replay(replay, _) => {
+            server.cert_resolver = replay_server_resolver(pki.chain.clone(), replay);
+        }
+        ServerInputs::Plain => {}
+    }
+    Pair::new(client, server)
+}
+
+/// A completed [`ecdsa_pair`] handshake: everything both sides sent,
+/// client first.
+fn ecdsa_run(pki: &EcdsaPki, inputs: ServerInputs) -> Vec<(Side, EncryptionLevel, Vec<u8>)> {
+    let mut pair = ecdsa_pair(pki, inputs);
+    pair.run(usize::MAX);
+    pair.assert_complete();
+    [&pair.client, &pair.server]
+        .into_iter()
+        .flat_map(|peer| {
+            let side = peer.tls.side();
+            peer.sent.iter().map(move |(level, data)| (side, *level, data.clone()))
+        })
+        .collect()
+}
+
+#[test]
+fn recorded_ecdsa_signature_and_clock_replay_the_handshake_byte_for_byte() {
+    let pki = EcdsaPki::new();
+    let log = TlsInputLog::new();
+    let recorded_run = ecdsa_run(&pki, ServerInputs::Record(log.clone()));
+    let inputs = log.take();
+    assert!(!log.overflowed());
+
+    // Exactly one signature, the server's CertificateVerify, and it is the
+    // one on the wire.
+    let signatures: Vec<_> =
+        inputs.iter().filter(|i| matches!(i, TlsInput::Signature { .. })).collect();
+    assert_eq!(signatures.len(), 1, "{inputs:?}");
+    let TlsInput::Signature { scheme, signature, .. } = signatures[0] else { unreachable!() };
+    assert_eq!(*scheme, u16::from(SignatureScheme::ECDSA_NISTP256_SHA256));
+    let server_handshake: Vec<u8> = recorded_run
+        .iter()
+        .filter(|(side, level, _)| *side == Side::Server && *level == EncryptionLevel::Handshake)
+        .flat_map(|(_, _, data)| data.iter().copied())
+        .collect();
+    assert!(
+        server_handshake.windows(signature.len()).any(|w| w == signature.as_slice()),
+        "the recorded signature is not in the server's Handshake flight"
+    );
+    // Every clock read of the server was recorded, and it read the clock.
+    let times: Vec<_> = inputs
+        .iter()
+        .filter_map(|i| match i {
+            TlsInput::Time { unix_secs } => Some(*unix_secs),
+            TlsInput::Signature { .. } => None,
+        })
+        .collect();
+    assert!(!times.is_empty());
+    assert!(times.iter().all(|&t| t == testing::FixedTime::DEFAULT.0.as_secs()), "{times:?}");
+
+    // Replayed: same seeds, recorded inputs, the same bytes on both sides.
+    let replay_key = Arc::new(ReplaySigningKey::from_inputs(&inputs));
+    let replay_time = Arc::new(ReplayTime::from_inputs(&inputs));
+    let replayed_run =
+        ecdsa_run(&pki, ServerInputs::Replay(replay_key.clone(), replay_time.clone()));
+    assert_eq!(replayed_run, recorded_run);
+    assert_eq!(replay_key.remaining(), 0);
+    assert_eq!(replay_time.remaining(), 0);
+
+    // Without the recorded signature the same seeds give other bytes: the
+    // signature is a real input, not something the seed already fixes.
+    let fresh_run = ecdsa_run(&pki, ServerInputs::Plain);
+    assert_eq!(fresh_run.len(), recorded_run.len());
+    assert_ne!(fresh_run, recorded_run);
+    // The hellos, drawn from the seeds alone, still match.
+    assert_eq!(fresh_run[0], recorded_run[0]);
+}
+
+#[test]
+fn replay_with_a_signature_for_another_transcript_fails_the_handshake() {
+    let pki = EcdsaPki::new();
+    let log = TlsInputLog::new();
+    ecdsa_run(&pki, ServerInputs::Record(log.clone()));
+    let inputs = log.take();
+    let diverged: Vec<_> = inputs
+        .iter()
+        .filter_map(|i| match i {
+            TlsInput::Signature { scheme, signature, .. } => {
+                Some((*scheme, [0u8; 32], signature.clone()))
+            }
+            TlsInput::Time { .. } => None,
+        })
+        .collect();
+    let replay_key = Arc::new(ReplaySigningKey::new(diverged));
+    let replay_time = Arc::new(ReplayTime::from_inputs(&inputs));
+    let mut pair = ecdsa_pair(&pki, ServerInputs::Replay(replay_key, replay_time));
+    pair.run(usize::MAX);
+    assert!(pair.server.error.is_some());
+    let tls_error = pair.server.tls.tls_error().map(ToString::to_string).unwrap_or_default();
+    assert!(tls_error.contains("replay:"), "{tls_error}");
 }
