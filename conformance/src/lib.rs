@@ -20,5 +20,6 @@ pub mod loopback;
 pub mod matrix;
 pub mod peers;
 pub mod relay;
+pub mod replay;
 pub mod udp;
 pub mod wire_transfer;

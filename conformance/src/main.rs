@@ -5,6 +5,11 @@
 //! runner's cases client → relay → server for every pair and prints a table
 //! of cases by pair, the reasons for failures, what was unsupported, and
 //! last `N passed, M failed`. Exit status 1 when a case failed.
+//!
+//! `conformance replay FILE.pcapng [--root DIR]` replays a trace of the
+//! `quic` tool and checks every datagram it sends byte for byte; the last
+//! line says `identical` or names the first datagram that differs (both
+//! decoded above it). Exit status 1 when it differs.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -25,6 +30,18 @@ struct Cli {
 enum Cmd {
     /// Run the interop runner's test cases for every client x server pair.
     Matrix(MatrixArgs),
+    /// Replay a trace of `quic client --trace` or `quic server --trace-dir`
+    /// and check every datagram sent byte for byte.
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ReplayArgs {
+    /// The trace (pcapng).
+    file: PathBuf,
+    /// The directory a replayed server serves (default: its recorded --root).
+    #[arg(long)]
+    root: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -47,11 +64,30 @@ struct MatrixArgs {
 }
 
 fn main() -> ExitCode {
-    let Cmd::Matrix(args) = Cli::parse().command;
+    let args = match Cli::parse().command {
+        Cmd::Matrix(args) => args,
+        Cmd::Replay(args) => return run_replay(&args),
+    };
     match run_matrix(&args) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("matrix: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Exit status 0 when the replay is identical, 1 when it differs, 2 when
+/// the trace cannot be replayed.
+fn run_replay(args: &ReplayArgs) -> ExitCode {
+    let options = quic_mio::tool::ReplayOptions { root: args.root.clone() };
+    match conformance::replay::replay(&args.file, &options) {
+        Ok((replayed, report)) => {
+            print!("{report}");
+            if replayed.report.identical() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(e) => {
+            eprintln!("replay: {e}");
             ExitCode::from(2)
         }
     }

@@ -29,6 +29,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use quic_proto::Instant;
 use quic_proto::connection::EcnCodepoint;
+use quic_proto::crypto::tls_inputs::{TlsInput, TlsInputLog};
 use quic_proto::keylog::nss_line;
 
 /// pcapng block types.
@@ -538,6 +539,10 @@ pub struct Trace {
     /// Inputs the program gave before the driver began the trace, written
     /// in its first custom block.
     start_inputs: Vec<InputRecord>,
+    /// Where the TLS configurations record signatures and clock reads.
+    tls_inputs: Option<TlsInputLog>,
+    /// The TLS input log overflowed and was reported.
+    tls_overflow_reported: bool,
 }
 
 impl fmt::Debug for Trace {
@@ -564,6 +569,8 @@ impl Trace {
             learned_v4: None,
             learned_v6: None,
             start_inputs: Vec::new(),
+            tls_inputs: None,
+            tls_overflow_reported: false,
         })
     }
 
@@ -589,10 +596,23 @@ impl Trace {
         self.start_inputs.push(record);
     }
 
+    /// Writes the TLS inputs `log` collects (signatures, clock reads:
+    /// `quic_proto::crypto::tls_inputs`) into the trace, as
+    /// [`InputRecord::Signature`] and [`InputRecord::TimeRead`] records,
+    /// with the secrets before each packet. Give the same log to the
+    /// recording signing key and clock of the traced TLS configurations.
+    pub fn record_tls_inputs(&mut self, log: TlsInputLog) {
+        self.tls_inputs = Some(log);
+    }
+
     /// Writes `records` as one custom block ([`TRACE_PEN`]), after any
     /// pending secrets.
     pub fn record_inputs(&mut self, records: &[InputRecord]) -> io::Result<()> {
         self.write_secrets()?;
+        self.write_records(records)
+    }
+
+    fn write_records(&mut self, records: &[InputRecord]) -> io::Result<()> {
         let mut data = Vec::new();
         for record in records {
             record.encode(&mut data);
@@ -634,12 +654,32 @@ impl Trace {
 
     /// Writes the secrets logged since the last record, if any, as one
     /// Decryption Secrets Block.
+    /// The TLS inputs recorded since, as one custom block after the
+    /// secrets.
     pub fn write_secrets(&mut self) -> io::Result<()> {
         let lines = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        if lines.is_empty() {
+        if !lines.is_empty() {
+            self.writer.secrets(SECRETS_TLS_KEY_LOG, lines.as_bytes())?;
+        }
+        let Some(log) = &self.tls_inputs else { return Ok(()) };
+        let inputs = log.take();
+        if log.overflowed() && !self.tls_overflow_reported {
+            self.tls_overflow_reported = true;
+            tracing::warn!("TLS inputs were dropped from the trace: it will not replay past them");
+        }
+        if inputs.is_empty() {
             return Ok(());
         }
-        self.writer.secrets(SECRETS_TLS_KEY_LOG, lines.as_bytes())
+        let records: Vec<InputRecord> = inputs
+            .into_iter()
+            .map(|input| match input {
+                TlsInput::Signature { scheme, message_sha256, signature } => {
+                    InputRecord::Signature { scheme, message_sha256, signature }
+                }
+                TlsInput::Time { unix_secs } => InputRecord::TimeRead(unix_secs),
+            })
+            .collect();
+        self.write_records(&records)
     }
 
     /// Writes out what is buffered (secrets included), so that a reader

@@ -89,6 +89,8 @@ pub struct TraceInputs {
     pub key_log: String,
     /// The socket's GSO limit when the trace began.
     pub gso_segments: Option<u16>,
+    /// Where the first datagram the endpoint sent went (a client's server).
+    pub first_destination: Option<SocketAddr>,
 }
 
 /// Where a replay departed from its trace.
@@ -209,6 +211,7 @@ impl Replay {
                         Direction::Inbound => Step::Inbound(t, d),
                         Direction::Outbound => {
                             outbound_total += 1;
+                            inputs.first_destination.get_or_insert(d.remote);
                             Step::Outbound(t, d)
                         }
                     });

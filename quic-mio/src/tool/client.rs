@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::driver::DriverStats;
-use crate::{Driver, DriverEvent, Trace};
+use crate::driver::{DriverStats, Replay};
+use crate::{Driver, DriverEvent, Trace, UdpSocket};
 use aws_lc_rs::digest;
 use quic_proto::connection::{
     ClientConfig, ConnectionError, Event, ReadError, StreamEvent, TransportConfig,
@@ -20,10 +20,10 @@ use quic_proto::connection::{
 use quic_proto::endpoint::EndpointConfig;
 use quic_proto::{Dir, Instant, StreamId, TransportErrorCode, VarInt, Version};
 
-use crate::tool::client_h3::{H3Client, H3Figures};
+use crate::tool::client_h3::{Grease, H3Client, H3Figures};
 use crate::tool::perf::Checksum;
 use crate::tool::server::codes;
-use crate::tool::tls::{self, Trust};
+use crate::tool::tls::{self, Inputs, Trust};
 use crate::tool::{ClientArgs, Failure};
 
 const TOKEN: mio::Token = mio::Token(0);
@@ -55,6 +55,9 @@ pub(crate) struct Options {
     pub(crate) offload: bool,
     /// Record the connection here (its key log already wraps `tls`'s).
     pub(crate) trace: Option<Trace>,
+    /// The endpoint's seed (the one `tls` was built with), or the trace
+    /// this download replays.
+    pub(crate) inputs: Inputs,
 }
 
 /// What a download measured.
@@ -117,7 +120,9 @@ impl fmt::Display for Summary {
     }
 }
 
-pub(crate) fn run(args: &ClientArgs) -> Result<Summary, Failure> {
+/// `quic client`; with `replay`, the same command replayed from its trace
+/// (nothing written but the comparison: files are hashed, not stored).
+pub(crate) fn run(args: &ClientArgs, replay: Option<Replay>) -> Result<Summary, Failure> {
     let mut origin = None;
     let mut paths = Vec::new();
     for url in &args.urls {
@@ -130,6 +135,32 @@ pub(crate) fn run(args: &ClientArgs) -> Result<Summary, Failure> {
         paths.push(url.path);
     }
     let (host, port, authority) = origin.ok_or_else(|| Failure::other("no URL given"))?;
+    if let Some(replay) = replay {
+        let server = replay.inputs().first_destination.ok_or_else(|| {
+            Failure::other("the trace has no datagram to the server: nothing to replay")
+        })?;
+        // The chain is not checked again: the trace's run accepted it (a
+        // run whose client refused it replays up to the refusal, then
+        // differs). Signatures are still checked, over the same bytes.
+        let trust = Trust::Insecure;
+        let inputs = Inputs::Replay(replay);
+        let tls = tls::client(trust, &args.alpn, args.chacha20, None, &inputs)?;
+        return download(Options {
+            server,
+            server_name: host,
+            authority,
+            paths,
+            tls,
+            version: if args.version == "2" { Version::V2 } else { Version::V1 },
+            key_update: args.key_update,
+            handshake_timeout: Duration::from_secs(args.timeout),
+            sink: Sink::Hash,
+            endpoint: EndpointConfig::default(),
+            offload: true,
+            trace: None,
+            inputs,
+        });
+    }
     let server = (host.as_str(), port)
         .to_socket_addrs()
         .map_err(|e| Failure::other(format!("cannot resolve {host}: {e}")))?
@@ -140,13 +171,16 @@ pub(crate) fn run(args: &ClientArgs) -> Result<Summary, Failure> {
         (Some(ca), false) => Trust::File(ca.clone()),
         (None, false) => Trust::System,
     };
-    let mut tls = tls::client(trust, &args.alpn, args.chacha20, args.common.keylog_path())?;
+    let inputs = Inputs::live(args.trace.is_some());
+    let mut tls =
+        tls::client(trust, &args.alpn, args.chacha20, args.common.keylog_path(), &inputs)?;
     let trace = match &args.trace {
         Some(path) => {
             let mut trace = Trace::create(path)
                 .map_err(|e| Failure::other(format!("cannot create {}: {e}", path.display())))?;
             trace.add_start_input(crate::tool::command_line());
             tls.key_log = trace.key_log(tls.key_log.clone());
+            trace.record_tls_inputs(inputs.log().cloned().unwrap_or_default());
             Some(trace)
         }
         None => None,
@@ -166,6 +200,7 @@ pub(crate) fn run(args: &ClientArgs) -> Result<Summary, Failure> {
         endpoint: args.common.endpoint_config()?,
         offload: true,
         trace,
+        inputs,
     })
 }
 
@@ -329,8 +364,15 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
     } else {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     };
-    let mut driver = Driver::bind(bind, options.endpoint, None)
-        .map_err(|e| Failure::other(format!("cannot bind a UDP socket: {e}")))?;
+    let mut driver = match options.inputs.replay() {
+        Some(replay) => Driver::replay(replay.clone(), options.endpoint, None)
+            .map_err(|e| Failure::other(format!("cannot replay: {e}")))?,
+        None => {
+            let socket = UdpSocket::bind(bind)
+                .map_err(|e| Failure::other(format!("cannot bind a UDP socket: {e}")))?;
+            Driver::with_seed(socket, options.endpoint, None, options.inputs.seed())
+        }
+    };
     let mut poll = mio::Poll::new().map_err(mio_err)?;
     if !options.offload {
         driver.socket().disable_gso();
@@ -377,12 +419,14 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
         handshake: None,
         requested: None,
         key_update: options.key_update,
+        grease: Grease::new(&options.inputs.seed()),
     };
     let mut events = mio::Events::with_capacity(64);
     // A progress line for people watching a terminal; never in pipes or tests.
     let mut progress =
         Progress::new(matches!(options.sink, Sink::Dir(_)) && io::stderr().is_terminal(), start);
-    while !state.downloads.over() {
+    let replay = options.inputs.replay();
+    while !state.downloads.over() && !replay.is_some_and(Replay::ended) {
         progress.show(driver.now(), &state.downloads);
         let now = driver.now();
         if state.handshake.is_none()
@@ -423,6 +467,9 @@ pub(crate) fn download(options: Options) -> Result<Summary, Failure> {
         }
     }
     progress.clear();
+    if replay.is_some_and(Replay::ended) && !state.downloads.over() {
+        return Err(Failure::other("the replay ended before the downloads did"));
+    }
     let over_h3 = state.h3.is_some();
     if let Some(failure) = state.downloads.failure {
         abandon(&mut driver, handle, over_h3, b"download failed");
@@ -545,6 +592,8 @@ struct State {
     requested: Option<Instant>,
     /// A key update is still to be initiated.
     key_update: bool,
+    /// Grease seeds for the HTTP/3 layer, from the endpoint's seed.
+    grease: Grease,
 }
 
 impl State {
@@ -562,7 +611,8 @@ impl State {
             self.handshake = Some(now.saturating_duration_since(start));
             self.requested = Some(now);
             if conn.alpn() == Some(h3_proto::ALPN_H3) {
-                let h3 = H3Client::new(conn, now, &self.authority, &mut self.downloads);
+                let seed = self.grease.next_seed();
+                let h3 = H3Client::new(conn, now, &self.authority, &mut self.downloads, seed);
                 self.h3 = Some(h3);
             } else {
                 self.open_streams(conn);

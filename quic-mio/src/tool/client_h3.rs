@@ -73,9 +73,10 @@ impl H3Client {
         now: Instant,
         authority: &str,
         downloads: &mut Downloads,
+        grease_seed: u64,
     ) -> Self {
         let wait = (conn.stats().smoothed_rtt * 3).max(SETTINGS_WAIT);
-        let mut h3 = h3_proto::Connection::new(Side::Client, Config::default(), grease_seed());
+        let mut h3 = h3_proto::Connection::new(Side::Client, Config::default(), grease_seed);
         let mut t = QuicTransport { connection: conn, now };
         if let Err(e) = h3.open(&mut t) {
             downloads.fail(Failure::other(format!("cannot open HTTP/3's control streams: {e}")));
@@ -301,12 +302,28 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// A seed for h3-proto's grease values (reserved setting, frame and stream
-/// types): unpredictable values are what keeps peers from depending on
-/// particular ones (RFC 9114 §7.2.8).
-pub(crate) fn grease_seed() -> u64 {
-    let mut bytes = [0; 8];
-    // Grease needs no secrecy: a failure leaves a fixed seed.
-    let _ = aws_lc_rs::rand::fill(&mut bytes);
-    u64::from_le_bytes(bytes)
+/// Seeds for h3-proto's grease values (reserved setting, frame and stream
+/// types), one per connection: unpredictable values are what keeps peers
+/// from depending on particular ones (RFC 9114 §7.2.8). They derive from
+/// the endpoint's seed, so a replay greases as the original did.
+#[derive(Debug)]
+pub(crate) struct Grease(quic_proto::SeededRandom);
+
+impl Grease {
+    /// A source keyed by SHA-256 of a label and the endpoint's seed: not
+    /// the endpoint's own stream, which the seed keys directly.
+    pub(crate) fn new(endpoint_seed: &[u8; 32]) -> Self {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        ctx.update(b"quic tool h3 grease");
+        ctx.update(endpoint_seed);
+        let mut key = [0; 32];
+        key.copy_from_slice(ctx.finish().as_ref());
+        Self(quic_proto::SeededRandom::from_seed(key))
+    }
+
+    /// The next connection's grease seed.
+    pub(crate) fn next_seed(&mut self) -> u64 {
+        use quic_proto::RandomSource as _;
+        self.0.next_u64()
+    }
 }

@@ -15,7 +15,7 @@ use quic_proto::{RandomSource, SeededRandom, Version};
 use crate::tool::client::{self, Options, Sink};
 use crate::tool::scratch::ScratchDir;
 use crate::tool::server::Server;
-use crate::tool::tls::{self, Identity, Trust};
+use crate::tool::tls::{self, Identity, Inputs, Trust};
 use crate::tool::{DemoArgs, Failure, HQ_INTEROP};
 
 pub(crate) fn run(args: &DemoArgs) -> Result<(), Failure> {
@@ -58,16 +58,32 @@ fn run_in(args: &DemoArgs, size: u64, dir: &std::path::Path) -> Result<(), Failu
     let keylog = std::env::var_os("SSLKEYLOGFILE").map(std::path::PathBuf::from);
     let identity = Identity::self_signed()?;
     let chain = identity.chain.clone();
-    let server_tls = tls::server(identity, &[HQ_INTEROP.to_owned()], keylog.clone())?;
+    let mut server_inputs = Inputs::live(false);
+    let server_tls =
+        tls::server(identity, &[HQ_INTEROP.to_owned()], keylog.clone(), &mut server_inputs)?;
     let endpoint = EndpointConfig::default();
-    let server = Server::bind(([127, 0, 0, 1], 0).into(), dir, server_tls, endpoint, false, None)?;
+    let server = Server::bind(
+        ([127, 0, 0, 1], 0).into(),
+        dir,
+        server_tls,
+        endpoint,
+        false,
+        None,
+        &server_inputs,
+    )?;
     let addr = server.local_addr();
     let stop = Arc::new(AtomicBool::new(false));
     let server_stop = stop.clone();
     let server = std::thread::spawn(move || server.serve(&server_stop));
 
-    let client_tls =
-        tls::client(Trust::Certs(chain), &[HQ_INTEROP.to_owned()], args.chacha20, keylog)?;
+    let client_inputs = Inputs::live(false);
+    let client_tls = tls::client(
+        Trust::Certs(chain),
+        &[HQ_INTEROP.to_owned()],
+        args.chacha20,
+        keylog,
+        &client_inputs,
+    )?;
     let result = client::download(Options {
         server: addr,
         server_name: "localhost".to_owned(),
@@ -81,6 +97,7 @@ fn run_in(args: &DemoArgs, size: u64, dir: &std::path::Path) -> Result<(), Failu
         trace: None,
         endpoint: EndpointConfig::default(),
         offload: true,
+        inputs: client_inputs,
     });
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let server_stats = server.join().map_err(|_| Failure::other("the server thread panicked"))?;

@@ -261,9 +261,9 @@ const USAGE: u8 = 2;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Server(args) => check_alpn(&args.alpn).and_then(|()| server::run(&args)),
+        Command::Server(args) => check_alpn(&args.alpn).and_then(|()| server::run(&args, None)),
         Command::Client(args) => check_alpn(&args.alpn)
-            .and_then(|()| client::run(&args))
+            .and_then(|()| client::run(&args, None))
             .map(|summary| println!("{summary}")),
         Command::Demo(args) => demo::run(&args),
         Command::Perf(args) => perf::run(&args),
@@ -283,4 +283,63 @@ pub fn main() -> ExitCode {
 pub(crate) fn command_line() -> crate::socket::trace::InputRecord {
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
     crate::socket::trace::InputRecord::CommandLine(args.join("\0"))
+}
+
+/// What [`replay`] may change about the recorded command.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayOptions {
+    /// The directory a replayed server serves (default: its `--root`, as
+    /// recorded).
+    pub root: Option<PathBuf>,
+}
+
+/// A replayed run.
+#[derive(Debug)]
+pub struct Replayed {
+    /// `client` or `server`.
+    pub role: &'static str,
+    /// The recorded command line.
+    pub command_line: Vec<String>,
+    /// What matched and what differed.
+    pub report: crate::driver::ReplayReport,
+    /// How the replayed command itself ended: its summary line, or its
+    /// failure (a replay that differs usually fails too).
+    pub outcome: Result<String, String>,
+    /// The trace's inputs (its key log decodes the datagrams).
+    pub inputs: crate::driver::replay::TraceInputs,
+}
+
+/// Replays a trace the `quic` tool recorded (`quic client --trace`, `quic
+/// server --trace-dir`): runs the recorded command again, in this process,
+/// on the trace's inputs instead of a socket, the OS's randomness and the
+/// clock, and compares every datagram it sends with the recorded one
+/// (docs/traces.md). Nothing is written: a client hashes what it
+/// downloads, a server serves its `--root` (or `options.root`).
+pub fn replay(file: &std::path::Path, options: &ReplayOptions) -> Result<Replayed, String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let trace = crate::driver::Replay::from_bytes(&bytes).map_err(|e| e.to_string())?;
+    let command_line =
+        trace.inputs().command_line.clone().ok_or(
+            "the trace records no command line: only traces of the quic tool replay this way",
+        )?;
+    let cli = Cli::try_parse_from(&command_line)
+        .map_err(|e| format!("the recorded command line does not parse: {e}"))?;
+    let (role, outcome) = match cli.command {
+        Command::Client(args) => {
+            ("client", client::run(&args, Some(trace.clone())).map(|summary| summary.to_string()))
+        }
+        Command::Server(args) => (
+            "server",
+            server::run(&args, Some((trace.clone(), options.root.clone())))
+                .map(|()| "served".to_owned()),
+        ),
+        _ => return Err("the trace is not of `quic client` or `quic server`".to_owned()),
+    };
+    Ok(Replayed {
+        role,
+        command_line,
+        report: trace.report(),
+        outcome: outcome.map_err(|f| f.message),
+        inputs: trace.inputs().clone(),
+    })
 }

@@ -18,7 +18,7 @@ use quic_proto::endpoint::EndpointConfig;
 use crate::tool::client::{self, Options, Sink, Summary};
 use crate::tool::scratch::ScratchDir;
 use crate::tool::server::Server;
-use crate::tool::tls::{self, Identity, Trust};
+use crate::tool::tls::{self, Identity, Inputs, Trust};
 use crate::tool::{Failure, HQ_INTEROP, PerfArgs};
 
 /// A Fletcher-style checksum over little-endian 64-bit words with wrapping
@@ -151,7 +151,8 @@ fn run_in(args: &PerfArgs, size: u64, dir: &Path) -> Result<(), Failure> {
 fn measure(dir: &Path, offload: bool) -> Result<Run, Failure> {
     let identity = Identity::self_signed()?;
     let chain = identity.chain.clone();
-    let server_tls = tls::server(identity, &[HQ_INTEROP.to_owned()], None)?;
+    let mut server_inputs = Inputs::live(false);
+    let server_tls = tls::server(identity, &[HQ_INTEROP.to_owned()], None, &mut server_inputs)?;
     let server = Server::bind(
         ([127, 0, 0, 1], 0).into(),
         dir,
@@ -159,6 +160,7 @@ fn measure(dir: &Path, offload: bool) -> Result<Run, Failure> {
         EndpointConfig::default(),
         false,
         None,
+        &server_inputs,
     )?;
     if !offload {
         server.disable_offload()?;
@@ -171,7 +173,9 @@ fn measure(dir: &Path, offload: bool) -> Result<Run, Failure> {
         let stats = server.serve(&server_stop);
         (stats, thread_cpu_time().saturating_sub(start))
     });
-    let client_tls = tls::client(Trust::Certs(chain), &[HQ_INTEROP.to_owned()], false, None)?;
+    let client_inputs = Inputs::live(false);
+    let client_tls =
+        tls::client(Trust::Certs(chain), &[HQ_INTEROP.to_owned()], false, None, &client_inputs)?;
     let client = std::thread::spawn(move || {
         let start = thread_cpu_time();
         let summary = client::download(Options {
@@ -187,6 +191,7 @@ fn measure(dir: &Path, offload: bool) -> Result<Run, Failure> {
             trace: None,
             endpoint: EndpointConfig::default(),
             offload,
+            inputs: client_inputs,
         });
         (summary, thread_cpu_time().saturating_sub(start))
     });

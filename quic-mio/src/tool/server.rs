@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::driver::{DriverStats, os_seed};
+use crate::driver::{DriverStats, Replay};
+use crate::socket::trace::InputRecord;
 use crate::{Driver, DriverEvent, IncomingPolicy, Trace, UdpSocket};
 use bytes::Bytes;
 use quic_proto::connection::{
@@ -22,8 +23,9 @@ use quic_proto::connection::{
 use quic_proto::endpoint::{ConnectionHandle, Endpoint, EndpointConfig};
 use quic_proto::{Dir, Instant, StreamId, VarInt};
 
+use crate::tool::client_h3::Grease;
 use crate::tool::server_h3::H3Server;
-use crate::tool::tls::{self, Identity};
+use crate::tool::tls::{self, Identity, Inputs};
 use crate::tool::{Failure, ServerArgs};
 
 /// Application error codes the server resets streams with, after the HTTP
@@ -48,7 +50,24 @@ const CHUNK: usize = 256 << 10;
 
 const TOKEN: mio::Token = mio::Token(0);
 
-pub(crate) fn run(args: &ServerArgs) -> Result<(), Failure> {
+/// `quic server`; with `replay`, the same command replayed from its trace
+/// until the trace ends (the served files must be at hand: `root`
+/// overrides `--root`).
+pub(crate) fn run(
+    args: &ServerArgs,
+    replay: Option<(Replay, Option<PathBuf>)>,
+) -> Result<(), Failure> {
+    if let Some((replay, root)) = replay {
+        let mut inputs = Inputs::Replay(replay);
+        // The trace's chain and signatures stand in for the identity.
+        let identity = Identity::placeholder();
+        let tls = tls::server(identity, &args.alpn, None, &mut inputs)?;
+        let root = root.as_deref().unwrap_or(&args.root);
+        let listen = args.listen;
+        let server =
+            Server::bind(listen, root, tls, EndpointConfig::default(), args.retry, None, &inputs)?;
+        return server.serve(&AtomicBool::new(false)).map(drop);
+    }
     let identity = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => Identity::from_pem_files(cert, key)?,
         _ => {
@@ -57,10 +76,12 @@ pub(crate) fn run(args: &ServerArgs) -> Result<(), Failure> {
             identity
         }
     };
-    let tls = tls::server(identity, &args.alpn, args.common.keylog_path())?;
-    let endpoint = args.common.endpoint_config()?;
     let trace_dir = args.trace_dir.as_deref();
-    let mut server = Server::bind(args.listen, &args.root, tls, endpoint, args.retry, trace_dir)?;
+    let mut inputs = Inputs::live(trace_dir.is_some());
+    let tls = tls::server(identity, &args.alpn, args.common.keylog_path(), &mut inputs)?;
+    let endpoint = args.common.endpoint_config()?;
+    let mut server =
+        Server::bind(args.listen, &args.root, tls, endpoint, args.retry, trace_dir, &inputs)?;
     server.log_connections();
     println!("listening on {}", server.local_addr());
     let _ = io::stdout().flush();
@@ -106,6 +127,7 @@ impl Server {
         endpoint: EndpointConfig,
         retry: bool,
         trace_dir: Option<&Path>,
+        inputs: &Inputs,
     ) -> Result<Self, Failure> {
         let root = root
             .canonicalize()
@@ -116,17 +138,33 @@ impl Server {
         // a peer that sends them anyway a protocol violation (RFC 9221 §3)
         // instead of a queue to fill.
         transport.datagram_receive_buffer(None);
+        if let Some(replay) = inputs.replay() {
+            let config = ServerConfig { tls: Arc::new(tls), transport: Arc::new(transport) };
+            let driver = Driver::replay(replay.clone(), endpoint, Some(config))
+                .map_err(|e| Failure::other(format!("cannot replay: {e}")))?;
+            return Self::finish(driver, root, retry);
+        }
         let socket = UdpSocket::bind(listen)
             .map_err(|e| Failure::other(format!("cannot listen on {listen}: {e}")))?;
         let trace = trace_dir.map(|dir| server_trace(dir, socket.local_addr())).transpose()?;
-        if let Some(trace) = &trace {
+        let trace = trace.map(|mut trace| {
             tls.key_log = trace.key_log(tls.key_log.clone());
-        }
+            trace.record_tls_inputs(inputs.log().cloned().unwrap_or_default());
+            for cert in inputs.chain() {
+                trace.add_start_input(InputRecord::Certificate(cert.to_vec()));
+            }
+            trace
+        });
         let config = ServerConfig { tls: Arc::new(tls), transport: Arc::new(transport) };
-        let mut driver = Driver::with_seed(socket, endpoint, Some(config), os_seed());
+        let mut driver = Driver::with_seed(socket, endpoint, Some(config), inputs.seed());
         if let Some(trace) = trace {
             driver.set_trace(trace);
         }
+        Self::finish(driver, root, retry)
+    }
+
+    fn finish(mut driver: Driver, root: PathBuf, retry: bool) -> Result<Self, Failure> {
+        let seed = driver.seed().unwrap_or_default();
         if retry {
             driver.set_incoming_policy(IncomingPolicy::Retry);
         }
@@ -135,7 +173,7 @@ impl Server {
         let files = Files {
             root,
             streams: HashMap::new(),
-            h3: H3Server::default(),
+            h3: H3Server::new(Grease::new(&seed)),
             log: false,
             open: HashMap::new(),
         };
@@ -162,7 +200,11 @@ impl Server {
     /// Serves until `stop` is set (checked every 50 ms).
     pub(crate) fn serve(mut self, stop: &AtomicBool) -> Result<DriverStats, Failure> {
         let mut events = mio::Events::with_capacity(64);
-        while !stop.load(Ordering::Relaxed) {
+        // A replay stops where its trace ends, or where the original
+        // flushed outside a wake-up: its shutdown.
+        let replay = self.driver.replaying().cloned();
+        let replay_stops = |r: &Replay| r.ended() || r.at_flush();
+        while !stop.load(Ordering::Relaxed) && !replay.as_ref().is_some_and(replay_stops) {
             let cap = Duration::from_millis(50);
             let timeout = self.driver.timeout(self.driver.now()).map_or(cap, |t| t.min(cap));
             match self.poll.poll(&mut events, Some(timeout)) {
@@ -192,7 +234,10 @@ impl Server {
     /// answered, or after half a second.
     fn shut_down(&mut self) {
         let now = self.driver.now();
-        let open: Vec<ConnectionHandle> = self.files.open.keys().copied().collect();
+        // In handle order, not the map's random one: a replay closes them
+        // in the order the original did.
+        let mut open: Vec<ConnectionHandle> = self.files.open.keys().copied().collect();
+        open.sort_unstable();
         if open.is_empty() {
             return;
         }
@@ -212,7 +257,11 @@ impl Server {
         let grace = now + Duration::from_millis(500);
         let deadline = now + Duration::from_secs(1);
         let mut events = mio::Events::with_capacity(64);
-        while !self.files.open.is_empty() && self.driver.now() < deadline {
+        let replay = self.driver.replaying().cloned();
+        while !self.files.open.is_empty()
+            && self.driver.now() < deadline
+            && !replay.as_ref().is_some_and(Replay::ended)
+        {
             let now = self.driver.now();
             let cap = deadline.saturating_duration_since(now);
             let timeout = self.driver.timeout(now).map_or(cap, |t| t.min(cap));

@@ -5,8 +5,9 @@
 //! request bodies are read and dropped. On shutdown: GOAWAY, then close
 //! with H3_NO_ERROR once the requests in flight are answered.
 
+use std::collections::BTreeMap;
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::collections::btree_map::Entry;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -21,7 +22,7 @@ use quic_proto::connection::{Connection, ConnectionError, Event, StreamEvent};
 use quic_proto::endpoint::{ConnectionHandle, Endpoint};
 use quic_proto::{Instant, Side, StreamId};
 
-use crate::tool::client_h3::grease_seed;
+use crate::tool::client_h3::Grease;
 use crate::tool::server::open;
 
 /// The body of a 404.
@@ -32,9 +33,10 @@ const NOT_ALLOWED: &[u8] = b"method not allowed\n";
 const INTERNAL: &[u8] = b"cannot read the file\n";
 
 /// The HTTP/3 connections of a server.
-#[derive(Default)]
 pub(crate) struct H3Server {
-    conns: HashMap<ConnectionHandle, H3Conn>,
+    /// In handle order: shutdown walks them in an order a replay repeats.
+    conns: BTreeMap<ConnectionHandle, H3Conn>,
+    grease: Grease,
 }
 
 /// One HTTP/3 connection.
@@ -60,6 +62,11 @@ struct Body {
 }
 
 impl H3Server {
+    /// No connections yet; their grease seeds come from `grease`.
+    pub(crate) fn new(grease: Grease) -> Self {
+        Self { conns: BTreeMap::new(), grease }
+    }
+
     /// Whether `h` is an HTTP/3 connection this server serves.
     pub(crate) fn contains(&self, h: ConnectionHandle) -> bool {
         self.conns.contains_key(&h)
@@ -76,7 +83,8 @@ impl H3Server {
     pub(crate) fn start(&mut self, conn: &mut Connection, h: ConnectionHandle, now: Instant) {
         let Entry::Vacant(slot) = self.conns.entry(h) else { return };
         let mut t = QuicTransport { connection: conn, now };
-        let mut h3 = h3_proto::Connection::new(Side::Server, Config::default(), grease_seed());
+        let mut h3 =
+            h3_proto::Connection::new(Side::Server, Config::default(), self.grease.next_seed());
         if h3.open(&mut t).is_err() {
             if t.connection.is_handshake_complete() {
                 //= https://www.rfc-editor.org/rfc/rfc9114#section-6.2

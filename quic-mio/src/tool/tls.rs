@@ -1,11 +1,20 @@
 //! TLS configurations for the `quic` tool: certificates from PEM files or
-//! generated, trust roots, `--insecure`, ChaCha20, the key log.
+//! generated, trust roots, `--insecure`, ChaCha20, the key log; and the
+//! TLS inputs a trace records and a replay gives back (docs/traces.md):
+//! randomness from the endpoint's seed, the clock's readings, the server's
+//! signatures.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::driver::{Replay, os_seed};
 use crate::insecure::AnyCertificate;
+use quic_proto::crypto::seeded::endpoint_provider;
 use quic_proto::crypto::session::config::{client_config, server_config};
+use quic_proto::crypto::tls_inputs::{
+    RecordingTime, ReplaySigningKey, ReplayTime, TlsInputLog, recording_server_resolver,
+    replay_server_resolver, signing_key,
+};
 use quic_proto::keylog::NssKeyLog;
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
@@ -14,9 +23,62 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::tool::Failure;
 
-/// aws-lc-rs, optionally narrowed to ChaCha20-Poly1305.
-pub(crate) fn provider(chacha20: bool) -> Arc<CryptoProvider> {
-    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+/// Where an endpoint's non-deterministic inputs come from.
+pub(crate) enum Inputs {
+    /// A run: the endpoint's seed (from the OS), and the log that TLS
+    /// clock readings and signatures go to when the run is traced.
+    /// `chain`: the certificate chain the server presents, for the trace.
+    Live { seed: [u8; 32], log: Option<TlsInputLog>, chain: Vec<CertificateDer<'static>> },
+    /// A replay: everything from the trace.
+    Replay(Replay),
+}
+
+impl Inputs {
+    /// A run with a seed from the OS; `traced`: record the TLS inputs.
+    pub(crate) fn live(traced: bool) -> Self {
+        Self::Live { seed: os_seed(), log: traced.then(TlsInputLog::new), chain: Vec::new() }
+    }
+
+    /// The endpoint's seed: its own randomness and TLS's derive from it.
+    pub(crate) fn seed(&self) -> [u8; 32] {
+        match self {
+            Self::Live { seed, .. } => *seed,
+            Self::Replay(replay) => replay.inputs().seed.unwrap_or_default(),
+        }
+    }
+
+    /// The TLS input log a trace should write, when recording.
+    pub(crate) fn log(&self) -> Option<&TlsInputLog> {
+        match self {
+            Self::Live { log, .. } => log.as_ref(),
+            Self::Replay(_) => None,
+        }
+    }
+
+    /// The chain a traced server presents: the trace records it, so that
+    /// a replay presents the same.
+    pub(crate) fn chain(&self) -> &[CertificateDer<'static>] {
+        match self {
+            Self::Live { chain, .. } => chain,
+            Self::Replay(_) => &[],
+        }
+    }
+
+    /// The replay, when replaying.
+    pub(crate) fn replay(&self) -> Option<&Replay> {
+        match self {
+            Self::Replay(replay) => Some(replay),
+            Self::Live { .. } => None,
+        }
+    }
+}
+
+/// aws-lc-rs with every random draw (hello randoms, key shares, ticket
+/// nonces) from the endpoint's seed, optionally narrowed to
+/// ChaCha20-Poly1305. One per endpoint: it leaks its random source, as
+/// rustls requires.
+pub(crate) fn provider(chacha20: bool, inputs: &Inputs) -> Arc<CryptoProvider> {
+    let mut provider = endpoint_provider(&inputs.seed());
     if chacha20 {
         provider
             .cipher_suites
@@ -25,8 +87,14 @@ pub(crate) fn provider(chacha20: bool) -> Arc<CryptoProvider> {
     Arc::new(provider)
 }
 
-fn time() -> Arc<dyn rustls::time_provider::TimeProvider> {
-    Arc::new(rustls::time_provider::DefaultTimeProvider)
+/// The TLS clock: the system's, recorded when tracing, or the trace's.
+fn time(inputs: &Inputs) -> Arc<dyn rustls::time_provider::TimeProvider> {
+    let system = Arc::new(rustls::time_provider::DefaultTimeProvider);
+    match inputs {
+        Inputs::Live { log: Some(log), .. } => Arc::new(RecordingTime::new(system, log.clone())),
+        Inputs::Live { log: None, .. } => system,
+        Inputs::Replay(replay) => Arc::new(ReplayTime::new(replay.inputs().time_reads.clone())),
+    }
 }
 
 fn alpn(list: &[String]) -> Vec<Vec<u8>> {
@@ -62,6 +130,12 @@ impl Identity {
         Ok(Self { chain: vec![certified.cert.der().clone()], key })
     }
 
+    /// No certificate and no key: for a replay, whose TLS configuration
+    /// presents the trace's chain and gives back the trace's signatures.
+    pub(crate) fn placeholder() -> Self {
+        Self { chain: Vec::new(), key: PrivateKeyDer::Pkcs8(Vec::new().into()) }
+    }
+
     /// The SHA-256 fingerprint of the end-entity certificate, as colon-separated hex.
     pub(crate) fn fingerprint(&self) -> String {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.chain[0]);
@@ -79,15 +153,66 @@ fn key_log(path: Option<PathBuf>) -> Result<Option<Arc<NssKeyLog>>, Failure> {
     Ok(Some(Arc::new(NssKeyLog::new(Box::new(file)))))
 }
 
-/// The server's TLS configuration.
+/// The server's TLS configuration. When tracing, its signatures are
+/// recorded; when replaying, the trace's certificate chain is presented
+/// and its signatures given back (`identity` is then not used).
 pub(crate) fn server(
     identity: Identity,
     alpn_list: &[String],
     keylog: Option<PathBuf>,
+    inputs: &mut Inputs,
 ) -> Result<rustls::ServerConfig, Failure> {
-    let mut config =
-        server_config(provider(false), time(), identity.chain, identity.key, None, alpn(alpn_list))
-            .map_err(|e| Failure::other(format!("TLS server configuration: {e}")))?;
+    let provider = provider(false, inputs);
+    let tls_err = |e: rustls::Error| Failure::other(format!("TLS server configuration: {e}"));
+    let resolver = match &mut *inputs {
+        Inputs::Live { log: None, .. } => None,
+        Inputs::Live { log: Some(log), chain, .. } => {
+            let key = signing_key(&provider, identity.key.clone_key()).map_err(tls_err)?;
+            chain.clone_from(&identity.chain);
+            Some(recording_server_resolver(identity.chain.clone(), key, log.clone()))
+        }
+        Inputs::Replay(replay) => {
+            let chain: Vec<CertificateDer<'static>> = replay
+                .inputs()
+                .certificates
+                .iter()
+                .map(|c| CertificateDer::from(c.clone()))
+                .collect();
+            if chain.is_empty() {
+                return Err(Failure::other(
+                    "the trace holds no server certificate chain: it cannot be replayed",
+                ));
+            }
+            let key = Arc::new(ReplaySigningKey::new(replay.inputs().signatures.clone()));
+            Some(replay_server_resolver(chain, key))
+        }
+    };
+    let mut config = match resolver {
+        None => server_config(
+            provider,
+            time(&*inputs),
+            identity.chain,
+            identity.key,
+            None,
+            alpn(alpn_list),
+        )
+        .map_err(|e| Failure::other(format!("TLS server configuration: {e}")))?,
+        Some(resolver) => {
+            let alpn = alpn(alpn_list);
+            if alpn.is_empty() {
+                return Err(Failure::other("QUIC requires at least one ALPN protocol"));
+            }
+            // What `server_config` builds, with the resolver for the key.
+            let mut config = rustls::ServerConfig::builder_with_details(provider, time(&*inputs))
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .map_err(tls_err)?
+                .with_no_client_auth()
+                .with_cert_resolver(resolver);
+            config.alpn_protocols = alpn;
+            config.max_early_data_size = 0;
+            config
+        }
+    };
     if let Some(log) = key_log(keylog)? {
         config.key_log = log;
     }
@@ -145,15 +270,16 @@ pub(crate) fn client(
     alpn_list: &[String],
     chacha20: bool,
     keylog: Option<PathBuf>,
+    inputs: &Inputs,
 ) -> Result<rustls::ClientConfig, Failure> {
-    let provider = provider(chacha20);
+    let provider = provider(chacha20, inputs);
     let alpn = alpn(alpn_list);
     let mut config = if let Trust::Insecure = trust {
         if alpn.is_empty() {
             return Err(Failure::other("QUIC requires at least one ALPN protocol"));
         }
         let verifier = AnyCertificate::new(&provider);
-        let mut config = rustls::ClientConfig::builder_with_details(provider, time())
+        let mut config = rustls::ClientConfig::builder_with_details(provider, time(inputs))
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| Failure::other(format!("TLS client configuration: {e}")))?
             .dangerous()
@@ -163,7 +289,7 @@ pub(crate) fn client(
         config.enable_early_data = false;
         config
     } else {
-        client_config(provider, time(), roots(trust)?, None, alpn)
+        client_config(provider, time(inputs), roots(trust)?, None, alpn)
             .map_err(|e| Failure::other(format!("TLS client configuration: {e}")))?
     };
     if let Some(log) = key_log(keylog)? {
