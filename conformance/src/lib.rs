@@ -21,5 +21,6 @@ pub mod matrix;
 pub mod peers;
 pub mod relay;
 pub mod replay;
+pub mod traces;
 pub mod udp;
 pub mod wire_transfer;

@@ -33,6 +33,19 @@ enum Cmd {
     /// Replay a trace of `quic client --trace` or `quic server --trace-dir`
     /// and check every datagram sent byte for byte.
     Replay(ReplayArgs),
+    /// Record the trace corpus (conformance/traces) with the `quic` tool
+    /// and the interop peers, checking that each trace replays.
+    RecordTraces(RecordArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RecordArgs {
+    /// Where the traces go (default: the committed corpus, conformance/traces).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Scenarios, comma-separated (default all).
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -67,6 +80,7 @@ fn main() -> ExitCode {
     let args = match Cli::parse().command {
         Cmd::Matrix(args) => args,
         Cmd::Replay(args) => return run_replay(&args),
+        Cmd::RecordTraces(args) => return run_record(&args),
     };
     match run_matrix(&args) {
         Ok(code) => code,
@@ -89,6 +103,31 @@ fn run_replay(args: &ReplayArgs) -> ExitCode {
         Err(e) => {
             eprintln!("replay: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn run_record(args: &RecordArgs) -> ExitCode {
+    let run = || -> Result<(), String> {
+        let env = PeerEnv::load().map_err(|e| e.to_string())?;
+        let quic = find_or_build_quic().map_err(|e| e.to_string())?;
+        let out = args.out.clone().unwrap_or_else(conformance::traces::corpus_dir);
+        let scenarios: Vec<&str> = if args.scenarios.is_empty() {
+            conformance::traces::SCENARIOS.to_vec()
+        } else {
+            args.scenarios.iter().map(String::as_str).collect()
+        };
+        let recorder = conformance::traces::Recorder::new(quic, &env, &out)?;
+        for (trace, line) in recorder.record(&scenarios)? {
+            println!("{}: {line}", trace.display());
+        }
+        Ok(())
+    };
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("record-traces: {e}");
+            ExitCode::from(1)
         }
     }
 }

@@ -63,6 +63,13 @@ pub(crate) fn run(
         let identity = Identity::placeholder();
         let tls = tls::server(identity, &args.alpn, None, &mut inputs)?;
         let root = root.as_deref().unwrap_or(&args.root);
+        if !root.is_dir() {
+            return Err(Failure::other(format!(
+                "the recorded server served {}, which is not here: give the directory of the \
+                 files it served (conformance replay --root DIR)",
+                root.display()
+            )));
+        }
         let listen = args.listen;
         let server =
             Server::bind(listen, root, tls, EndpointConfig::default(), args.retry, None, &inputs)?;
