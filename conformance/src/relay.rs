@@ -24,7 +24,7 @@
 //!
 //! Each datagram in each direction meets its [`Direction`]'s impairments in
 //! this order, the first that applies deciding its [`Fate`]:
-//! `drop_first`, a blackhole window, a Gilbert-Elliott bad state or
+//! `drop_first` and `drops`, a blackhole window, a Gilbert-Elliott bad state or
 //! random loss (unless `max_loss_run` losses just happened in a row), the bandwidth queue, then corruption (the datagram still
 //! goes on, one byte altered), then delay, jitter and reordering decide
 //! when it leaves. The fate is decided and recorded on arrival.
@@ -95,6 +95,11 @@ pub struct Direction {
     /// Drop (as `Lost`) the first N datagrams of this direction, whatever
     /// else is configured: handshake loss without randomness. Default 0.
     pub drop_first: usize,
+    /// Drop (as `Lost`) these datagrams of this direction, numbered from 1,
+    /// whatever else is configured: the runner's `droplist`
+    /// (amplificationlimit drops the client's datagrams 2 to 7). Default
+    /// none.
+    pub drops: Vec<usize>,
 }
 
 impl Default for Direction {
@@ -112,6 +117,7 @@ impl Default for Direction {
             reorder_delay: Duration::from_millis(10),
             blackholes: Vec::new(),
             drop_first: 0,
+            drops: Vec::new(),
         }
     }
 }
@@ -469,7 +475,7 @@ impl Lane {
         if let Some((to_bad, to_good)) = cfg.burst_loss {
             self.bad = if self.bad { r_burst >= to_good } else { r_burst < to_bad };
         }
-        if index < cfg.drop_first {
+        if index < cfg.drop_first || cfg.drops.contains(&(index + 1)) {
             return (Fate::Lost, now);
         }
         if cfg.blackholes.iter().any(|&(start, end)| start <= at && at < end) {

@@ -2,7 +2,7 @@
 //! few self ↔ quinn), run
 //! through the same code as `conformance matrix --quick` and judged the same
 //! way (files, handshakes, versions, Retry tokens, ClientHello suites, loss
-//! actually applied). Fails, naming what is missing, when the peers are not
+//! actually applied, the anti-amplification limit). Fails, naming what is missing, when the peers are not
 //! installed (`bash conformance/peers/install.sh`).
 
 use conformance::matrix::endpoint::{Kind, Programs, find_or_build_quic};
@@ -32,6 +32,7 @@ fn fast_cases_pass_between_self_and_aioquic() {
         Case::TransferLoss,
         Case::HandshakeLoss,
         Case::HandshakeCorruption,
+        Case::AmplificationLimit,
     ];
     let mut failures = Vec::new();
     for case in cases {

@@ -66,7 +66,7 @@ impl Kind {
                     _,
                 )
                 | (HandshakeLoss | TransferLoss | HandshakeCorruption | TransferCorruption, _)
-                | (Ipv6 | Goodput, _)
+                | (Ipv6 | Goodput | AmplificationLimit, _)
                 | (KeyUpdate, Role::Server) => Ok(()),
                 (KeyUpdate, Role::Client) => Err("quinn: the API cannot start a key update".into()),
                 (Http3, _) => Err("quinn-endpoint: hq-interop only, no HTTP/3".into()),
@@ -126,6 +126,19 @@ pub struct ServerSpec {
     pub qlog_dir: PathBuf,
     /// Kill it after this long.
     pub lifetime: Duration,
+    /// Certificate chain and key (PEM) to serve with, instead of the
+    /// harness's (amplificationlimit's long chain).
+    pub cert_and_key: Option<(PathBuf, PathBuf)>,
+}
+
+impl ServerSpec {
+    fn cert(&self, progs: &Programs) -> PathBuf {
+        self.cert_and_key.as_ref().map_or_else(|| progs.env.cert.clone(), |(c, _)| c.clone())
+    }
+
+    fn key(&self, progs: &Programs) -> PathBuf {
+        self.cert_and_key.as_ref().map_or_else(|| progs.env.key.clone(), |(_, k)| k.clone())
+    }
 }
 
 /// What a client run needs.
@@ -249,6 +262,7 @@ impl Server {
                 cfg.qlog_dir = Some(spec.qlog_dir.clone());
                 cfg.root = Some(spec.www.clone());
                 cfg.lifetime = spec.lifetime;
+                cfg.cert_and_key = spec.cert_and_key.clone();
                 PeerServer::start(&progs.env, &cfg).map(Server::Peer)
             }
             Kind::Quinn => start_quinn(progs, spec),
@@ -301,9 +315,9 @@ fn start_quinn(progs: &Programs, spec: &ServerSpec) -> Result<Server, PeerError>
         .arg("--root")
         .arg(&spec.www)
         .arg("--cert")
-        .arg(&progs.env.cert)
+        .arg(spec.cert(progs))
         .arg("--key")
-        .arg(&progs.env.key)
+        .arg(spec.key(progs))
         .env("SSLKEYLOGFILE", &spec.keylog);
     if spec.retry {
         cmd.arg("--retry");
@@ -321,9 +335,9 @@ fn start_ours(progs: &Programs, spec: &ServerSpec) -> Result<Server, PeerError> 
         .arg("--root")
         .arg(&spec.www)
         .arg("--cert")
-        .arg(&progs.env.cert)
+        .arg(spec.cert(progs))
         .arg("--key")
-        .arg(&progs.env.key)
+        .arg(spec.key(progs))
         .args(["--alpn", if spec.h3 { "h3" } else { "hq-interop" }])
         .arg("--keylog")
         .arg(&spec.keylog)

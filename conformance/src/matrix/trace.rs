@@ -75,6 +75,8 @@ pub enum Kind {
 pub struct Trace {
     /// The packets.
     pub packets: Vec<Packet>,
+    /// The relay's records they came from, in arrival order.
+    pub records: Vec<Record>,
 }
 
 impl Trace {
@@ -109,7 +111,7 @@ impl Trace {
                 });
             }
         }
-        Self { packets }
+        Self { packets, records: records.to_vec() }
     }
 
     /// Long header packets of `ty` in direction `dir`.
@@ -438,6 +440,51 @@ pub fn client_hello_suites(hello: &[u8]) -> Option<Vec<u16>> {
     i += 2;
     let list = hello.get(i..i + n)?;
     Some(list.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect())
+}
+
+/// The long header packet types of a datagram's packets, in order (a
+/// short header packet ends the list: nothing can follow it).
+pub fn long_types(datagram: &[u8]) -> Vec<LongType> {
+    let mut out = Vec::new();
+    for p in CoalescedPackets::new(datagram, 0, true) {
+        let Ok(p) = p else { break };
+        match p.decode.header() {
+            ProtectedHeader::Long(h) => out.push(h.ty),
+            _ => break,
+        }
+    }
+    out
+}
+
+/// The end (offset + length) of the furthest CRYPTO frame in the server's
+/// Handshake packets, opened with the key log's
+/// `SERVER_HANDSHAKE_TRAFFIC_SECRET`s. `None` when none opens.
+pub fn server_handshake_crypto_end(trace: &Trace, keylog: &str) -> Option<u64> {
+    let secrets: Vec<Vec<u8>> = keylog
+        .lines()
+        .filter_map(KeyLogLine::parse)
+        .filter(|l| l.label == "SERVER_HANDSHAKE_TRAFFIC_SECRET")
+        .map(|l| l.secret)
+        .collect();
+    let mut end = None;
+    for p in &trace.packets {
+        let Kind::Long { ty: LongType::Handshake, version, .. } = &p.kind else { continue };
+        if p.dir != RelayDir::ToClient {
+            continue;
+        }
+        let opened = secrets.iter().find_map(|secret| {
+            CipherSuite::ALL.into_iter().find_map(|suite| {
+                let keys = DirectionalKeys::from_secret(suite, *version, secret).ok()?;
+                decrypt(&keys, p, None)
+            })
+        });
+        let Some(payload) = opened else { continue };
+        for (offset, data) in crypto_frames(&payload) {
+            let e = offset + data.len() as u64;
+            end = Some(end.map_or(e, |x: u64| x.max(e)));
+        }
+    }
+    end
 }
 
 #[cfg(test)]
