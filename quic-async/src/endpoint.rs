@@ -9,8 +9,9 @@ use std::task::{Context, Poll};
 
 use quic_proto::connection::{ClientConfig, ConnectError, ServerConfig};
 use quic_proto::endpoint::{self as proto, EndpointConfig};
-use quic_proto::{RandomSource, SystemRandom};
+use quic_proto::{RandomSource, SeededRandom, SystemRandom};
 use quic_udp::UdpSocket;
+use quic_udp::trace::Trace;
 
 use crate::connection::{Connecting, Connection};
 use crate::shared::{Shared, spawn_driver};
@@ -36,18 +37,66 @@ impl Endpoint {
 
     /// An endpoint with its own `EndpointConfig` (connection IDs, keys,
     /// limits; see quic-proto), accepting connections if `server` is given.
+    /// Its randomness is ChaCha20 keyed by a seed from the OS generator
+    /// (see [`Endpoint::with_seed`]).
     pub fn with_config(
         config: EndpointConfig,
         server: Option<ServerConfig>,
         addr: SocketAddr,
     ) -> io::Result<Self> {
+        let mut seed = [0; 32];
+        SystemRandom.fill(&mut seed);
+        Self::with_seed(config, server, addr, seed)
+    }
+
+    /// [`Endpoint::with_config`] with the endpoint's randomness keyed by
+    /// `seed`: every random draw of the endpoint and its connections
+    /// follows from it, and a trace records it ([`Endpoint::set_trace`]).
+    /// Build the TLS configurations' provider from the same seed
+    /// (`quic_proto::crypto::seeded::endpoint_provider`) for TLS's draws
+    /// to follow too. Use an OS-random seed in production.
+    pub fn with_seed(
+        config: EndpointConfig,
+        server: Option<ServerConfig>,
+        addr: SocketAddr,
+        seed: [u8; 32],
+    ) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
-        let rng: Box<dyn RandomSource> = Box::new(SystemRandom);
+        let rng: Box<dyn RandomSource> = Box::new(SeededRandom::from_seed(seed));
         let accepting = server.is_some();
         let endpoint = proto::Endpoint::new(config, server, rng);
-        let shared = Shared::new(endpoint, socket, accepting)?;
+        let shared = Shared::new(endpoint, socket, accepting, seed)?;
         spawn_driver(shared.clone())?;
         Ok(Self { shared })
+    }
+
+    /// The seed of the endpoint's randomness.
+    pub fn seed(&self) -> [u8; 32] {
+        self.shared.lock().seed
+    }
+
+    /// Records every datagram the endpoint receives and sends from now on
+    /// in `trace` (pcapng with the TLS secrets, as quic-mio's driver writes
+    /// it; docs/traces.md), with the endpoint's seed, the clock's origin
+    /// and the driver's wake-ups. Wrap the TLS configurations' key logs
+    /// with [`Trace::key_log`] for the trace to decrypt. Such a trace is
+    /// for reading (Wireshark, tshark); it does not replay, since the
+    /// application acts from its own tasks between wake-ups and that is
+    /// not recorded. A write error stops tracing, with a warning.
+    pub fn set_trace(&self, trace: Trace) {
+        let mut state = self.shared.lock();
+        let max_gso = self.shared.socket.get_ref().max_gso_segments();
+        state.begin_trace(trace, max_gso);
+        state.wake_driver();
+    }
+
+    /// Stops recording and hands the trace back, flushed.
+    pub fn take_trace(&self) -> Option<Trace> {
+        let mut trace = self.shared.lock().trace.take()?;
+        if let Err(e) = trace.flush() {
+            tracing::warn!(error = %e, "trace could not be written");
+        }
+        Some(trace)
     }
 
     /// The address the socket is bound to.

@@ -43,4 +43,7 @@ pub use app::StreamEvents;
 pub use connection::{Closed, Connecting, Connection, ReadDatagram, SendDatagramError};
 pub use endpoint::{Accept, Endpoint, Incoming};
 pub use quic_proto;
+/// Traces ([`Endpoint::set_trace`]): the pcapng writer and reader quic-mio uses.
+pub use quic_udp::trace;
+pub use quic_udp::trace::Trace;
 pub use streams::{ReadToEndError, RecvStream, SendStream};

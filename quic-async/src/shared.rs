@@ -11,6 +11,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -21,6 +22,7 @@ use bytes::BytesMut;
 use quic_proto::connection::{ConnectionError, DatagramMeta, Event, StreamEvent, Transmit};
 use quic_proto::endpoint::{ConnectionHandle, DatagramEvent, Endpoint, Incoming};
 use quic_proto::{Dir, Instant, StreamId};
+use quic_udp::trace::{Direction, InputRecord, Trace};
 use quic_udp::{Gatherer, SendCounts, UdpSocket};
 
 /// Receive calls per driver poll before it yields.
@@ -179,11 +181,56 @@ pub(crate) struct State {
     pub(crate) endpoint_refs: usize,
     driver: Option<Waker>,
     epoch: std::time::Instant,
+    /// The seed of the endpoint's randomness.
+    pub(crate) seed: [u8; 32],
+    /// Where datagrams in and out are recorded, if anywhere.
+    pub(crate) trace: Option<Trace>,
 }
 
 impl State {
     pub(crate) fn now(&self) -> Instant {
         quic_udp::instant_since(self.epoch)
+    }
+
+    pub(crate) fn begin_trace(&mut self, mut trace: Trace, max_gso: usize) {
+        let inputs = [
+            InputRecord::EndpointSeed(self.seed),
+            InputRecord::GsoSegments(max_gso.min(usize::from(u16::MAX)) as u16),
+        ];
+        let result = trace.begin(self.now(), &inputs);
+        self.trace = Some(trace);
+        self.traced(result);
+    }
+
+    /// A trace write's outcome: on failure, stop tracing.
+    fn traced(&mut self, result: io::Result<()>) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "trace could not be written; tracing stops");
+            self.trace = None;
+        }
+    }
+
+    fn trace_input(&mut self, record: InputRecord) {
+        if let Some(trace) = &mut self.trace {
+            let result = trace.record_inputs(&[record]);
+            self.traced(result);
+        }
+    }
+
+    /// Records one datagram (a GSO batch is split by the caller).
+    fn trace_datagram(
+        &mut self,
+        now: Instant,
+        direction: Direction,
+        local: SocketAddr,
+        remote: SocketAddr,
+        ecn: Option<quic_proto::connection::EcnCodepoint>,
+        datagram: &[u8],
+    ) {
+        if let Some(trace) = &mut self.trace {
+            let result = trace.record(now, direction, local, remote, ecn, datagram);
+            self.traced(result);
+        }
     }
 
     /// After a command: the driver has something to send or a new deadline.
@@ -247,6 +294,7 @@ impl Shared {
         endpoint: Endpoint,
         socket: UdpSocket,
         accepting: bool,
+        seed: [u8; 32],
     ) -> io::Result<Arc<Self>> {
         let state = State {
             endpoint,
@@ -257,6 +305,8 @@ impl Shared {
             endpoint_refs: 1,
             driver: None,
             epoch: std::time::Instant::now(),
+            seed,
+            trace: None,
         };
         Ok(Arc::new(Self { state: Mutex::new(state), socket: Async::new(socket)? }))
     }
@@ -321,12 +371,15 @@ impl Driver {
             };
             let now = state.now();
             let len = meta.len.min(self.recv_buf.len());
+            let bound = self.shared.socket.get_ref().local_addr();
             for d in meta.datagrams(&self.recv_buf[..len]) {
                 let dmeta =
                     DatagramMeta { remote: meta.remote, local_ip: meta.local_ip, ecn: meta.ecn };
-                if let Some(DatagramEvent::Incoming(incoming)) =
-                    state.endpoint.handle_datagram(now, dmeta, BytesMut::from(d))
-                {
+                let event = state.endpoint.handle_datagram(now, dmeta, BytesMut::from(d));
+                // After the core saw it: the secrets it yielded come first.
+                let local = SocketAddr::new(meta.local_ip.unwrap_or(bound.ip()), bound.port());
+                state.trace_datagram(now, Direction::Inbound, local, meta.remote, meta.ecn, d);
+                if let Some(DatagramEvent::Incoming(incoming)) = event {
                     if state.incoming.len() < MAX_PENDING_INCOMING && state.endpoint_refs > 0 {
                         state.incoming.push_back(incoming);
                         state.on_incoming.drain(..).for_each(Waker::wake);
@@ -355,7 +408,20 @@ impl Driver {
             else {
                 return Ok(false);
             };
-            self.send_one(Pending { transmit, data, offset: 0 })?;
+            if state.trace.is_some() {
+                let bound = self.shared.socket.get_ref().local_addr();
+                let local = SocketAddr::new(transmit.src_ip.unwrap_or(bound.ip()), bound.port());
+                let data = &data[..transmit.size.min(data.len())];
+                let segment = transmit.segment_size.unwrap_or(data.len()).max(1);
+                for datagram in data.chunks(segment) {
+                    let (to, ecn) = (transmit.destination, transmit.ecn);
+                    state.trace_datagram(now, Direction::Outbound, local, to, ecn, datagram);
+                }
+            }
+            if let Err(()) = self.send_one(Pending { transmit, data, offset: 0 }) {
+                state.trace_input(InputRecord::SendBlocked(now.as_nanos()));
+                return Err(());
+            }
         }
         Ok(true)
     }
@@ -389,6 +455,7 @@ impl Future for Driver {
         state.driver = Some(cx.waker().clone());
         let mut more = this.read(&mut state);
         let now = state.now();
+        state.trace_input(InputRecord::Wakeup(now.as_nanos()));
         if state.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             state.endpoint.handle_timeout(now);
         }
@@ -401,6 +468,11 @@ impl Future for Driver {
             }
         }
         Driver::dispatch_events(&mut state);
+        // Once per wake-up: a reader sees everything up to here.
+        if let Some(trace) = &mut state.trace {
+            let result = trace.flush();
+            state.traced(result);
+        }
         if state.endpoint_refs == 0 && state.endpoint.connection_count() == 0 {
             return Poll::Ready(());
         }
