@@ -188,6 +188,10 @@ pub struct Record {
     /// Which client it came from or went to: 0 for the first address that
     /// sent to [`Relay::addr`], 1 for the next, and so on.
     pub client: usize,
+    /// The client's address as the server sees it (the mapping): where a
+    /// server datagram was sent to, or the mapping a client datagram was
+    /// to leave from when it arrived. `None` when unknown.
+    pub mapping: Option<SocketAddr>,
 }
 
 /// At most this many records are kept; later datagrams are still relayed
@@ -715,12 +719,14 @@ impl Worker {
                 self.arrive(RelayDir::ToClient, c, &buf[..n]);
             } else {
                 let at = self.start.elapsed();
+                let mapping = self.mappings[i].socket.local_addr().ok();
                 lock(&self.shared.recorder).push(Record {
                     at,
                     dir: RelayDir::ToClient,
                     data: buf[..n].to_vec(),
                     fate: Fate::Blackholed,
                     client: c,
+                    mapping,
                 });
             }
         }
@@ -735,8 +741,15 @@ impl Worker {
         };
         let mut out = data.to_vec();
         let (fate, leaves) = lane.judge(now, at, &mut out);
-        let record =
-            lock(&self.shared.recorder).push(Record { at, dir, data: data.to_vec(), fate, client });
+        let mapping = self.mappings[self.clients[client].mapping].socket.local_addr().ok();
+        let record = lock(&self.shared.recorder).push(Record {
+            at,
+            dir,
+            data: data.to_vec(),
+            fate,
+            client,
+            mapping,
+        });
         if matches!(fate, Fate::Delivered | Fate::Corrupted) {
             self.seq += 1;
             self.queue.push(Reverse(Scheduled {
@@ -880,6 +893,7 @@ mod tests {
             data: vec![0; n],
             fate: Fate::Lost,
             client: 0,
+            mapping: None,
         };
         let mut r = Recorder { max_records: 3, max_bytes: 100, ..Recorder::default() };
         assert_eq!(r.push(record(60)), Some(0));

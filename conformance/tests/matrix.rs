@@ -2,7 +2,8 @@
 //! few self ↔ quinn), run
 //! through the same code as `conformance matrix --quick` and judged the same
 //! way (files, handshakes, versions, Retry tokens, ClientHello suites, loss
-//! actually applied, the anti-amplification limit). Fails, naming what is missing, when the peers are not
+//! actually applied, the anti-amplification limit, path validation after
+//! NAT rebinding). Fails, naming what is missing, when the peers are not
 //! installed (`bash conformance/peers/install.sh`).
 
 use conformance::matrix::endpoint::{Kind, Programs, find_or_build_quic};
@@ -63,6 +64,23 @@ fn fast_cases_pass_between_self_and_aioquic() {
                     server.name()
                 ));
             }
+        }
+    }
+    // NAT rebinding: our client answers aioquic's path validation on each
+    // new path; our server does not handle rebinding yet (#14) and the
+    // matrix must say so.
+    for case in [Case::RebindPort, Case::RebindAddr] {
+        let outcome = run_one(&progs, &opts, case, Kind::Ours, Kind::Aioquic);
+        println!("{} self→aioquic: {outcome:?}", case.name());
+        if !matches!(outcome, Outcome::Pass(_)) {
+            failures.push(format!("{} self→aioquic: {outcome:?}", case.name()));
+        }
+        match run_one(&progs, &opts, case, Kind::Aioquic, Kind::Ours) {
+            Outcome::Unsupported(why) if why.contains("#14") => {}
+            other => failures.push(format!(
+                "{} aioquic→self: expected unsupported (#14), got {other:?}",
+                case.name()
+            )),
         }
     }
     // v2 as the runner means it (a v1 Initial upgraded by compatible version

@@ -66,7 +66,7 @@ impl Kind {
                     _,
                 )
                 | (HandshakeLoss | TransferLoss | HandshakeCorruption | TransferCorruption, _)
-                | (Ipv6 | Goodput | AmplificationLimit, _)
+                | (Ipv6 | Goodput | AmplificationLimit | RebindPort | RebindAddr, _)
                 | (KeyUpdate, Role::Server) => Ok(()),
                 (KeyUpdate, Role::Client) => Err("quinn: the API cannot start a key update".into()),
                 (Http3, _) => Err("quinn-endpoint: hq-interop only, no HTTP/3".into()),
@@ -83,6 +83,7 @@ impl Kind {
                 Resumption | ZeroRtt => {
                     Err("self: no session resumption or 0-RTT yet (#13)".into())
                 }
+                RebindPort | RebindAddr if role == Role::Client => Ok(()),
                 RebindPort | RebindAddr | ConnectionMigration => {
                     Err("self: no connection migration yet (#14)".into())
                 }

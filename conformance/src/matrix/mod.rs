@@ -151,8 +151,8 @@ impl Case {
                 Some("needs competing TCP traffic through the relay's bottleneck")
             }
             Case::Resumption | Case::ZeroRtt => Some("no endpoint here reuses sessions yet"),
-            Case::RebindPort | Case::RebindAddr | Case::ConnectionMigration => {
-                Some("no endpoint here migrates yet, and the relay stand-in does not rebind")
+            Case::ConnectionMigration => {
+                Some("no client here migrates actively to a server's preferred address yet")
             }
             _ => None,
         }
@@ -241,6 +241,17 @@ struct Setup {
     must_see: Option<Fate>,
     /// Serve with the runner's long certificate chain (amplificationlimit).
     long_chain: bool,
+    /// NAT rebinding of the client: first after this long, then every so
+    /// often; with a new address too, or only a new port.
+    rebind: Option<Rebinding>,
+}
+
+/// When and how the relay rebinds the client's mapping.
+#[derive(Clone, Copy, Debug)]
+struct Rebinding {
+    first: Duration,
+    every: Duration,
+    addr: bool,
 }
 
 const KB: usize = 1000;
@@ -274,6 +285,7 @@ fn setup(case: Case, quick: bool) -> Setup {
         timeout: Duration::from_secs(60),
         must_see: None,
         long_chain: false,
+        rebind: None,
     };
     let many = |n: usize, size: usize| (0..n).map(|i| (format!("f{i:04}.bin"), size)).collect();
     let conns = if quick { 5 } else { 50 };
@@ -340,6 +352,25 @@ fn setup(case: Case, quick: bool) -> Setup {
             ];
         }
         Case::V2 => s.v2 = true,
+        Case::RebindPort | Case::RebindAddr => {
+            // The runner: `rebind --delay=15ms --bandwidth=10Mbps
+            // --queue=25 --first-rebind=1s --rebind-freq=5s` over a 10 MB
+            // transfer. Quick: 2 MB, first at 300 ms, then every 600 ms.
+            let (size, first, every) =
+                if quick { (2 * MB, 300, 600) } else { (10 * MB, 1000, 5000) };
+            s.files = vec![("rb.bin".into(), size)];
+            for d in [&mut s.to_server, &mut s.to_client] {
+                d.delay = Duration::from_millis(15);
+                d.bandwidth = Some(10_000_000 / 8);
+                d.queue = 25 * 1500;
+            }
+            s.rebind = Some(Rebinding {
+                first: Duration::from_millis(first),
+                every: Duration::from_millis(every),
+                addr: case == Case::RebindAddr,
+            });
+            s.timeout = Duration::from_secs(60);
+        }
         Case::AmplificationLimit => {
             // The runner: a long certificate chain (certs.rs); `droplist --delay=15ms
             // --bandwidth=10Mbps --queue=25 --drops_to_server=2,3,4,5,6,7`:
@@ -508,9 +539,31 @@ fn run_case(
         vec![spec.paths.clone()]
     };
     let mut failure = None;
-    for paths in runs {
-        spec.paths = paths;
-        let fin = endpoint::run_client(client, progs, &spec)?;
+    let stop_rebinding = std::sync::atomic::AtomicBool::new(false);
+    let rebind_error = std::sync::Mutex::new(None);
+    let client_runs = std::thread::scope(|scope| {
+        if let Some(r) = s.rebind {
+            let (relay, stop, error) = (&relay, &stop_rebinding, &rebind_error);
+            scope.spawn(move || rebinder(relay, r, stop, error));
+        }
+        let mut finished = Vec::new();
+        for paths in runs {
+            spec.paths = paths;
+            let fin = endpoint::run_client(client, progs, &spec);
+            let stop = matches!(&fin, Err(_) | Ok(crate::peers::Finished { exit: Some(127), .. }));
+            finished.push(fin);
+            if stop {
+                break;
+            }
+        }
+        stop_rebinding.store(true, std::sync::atomic::Ordering::Relaxed);
+        finished
+    });
+    if let Some(e) = rebind_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Err(PeerError::new(format!("relay rebinding: {e}")));
+    }
+    for fin in client_runs {
+        let fin = fin?;
         if fin.exit == Some(127) {
             return Ok(Outcome::Unsupported(format!("{} client exited 127", client.name())));
         }
@@ -653,6 +706,7 @@ fn check(
                 .into()),
         },
         Case::AmplificationLimit => check_amplification(trace, keylog, s),
+        Case::RebindPort | Case::RebindAddr => check_rebinding(trace, keylog, case),
         Case::Ipv6 => {
             // The relay and server listen on ::1 only, so every packet of the
             // trace crossed IPv6; one is enough to know it ran.
@@ -663,6 +717,95 @@ fn check(
         }
         _ => Ok(()),
     }
+}
+
+/// Rebinds the relay's client mapping as `r` says until `stop`; the first
+/// error goes to `error`.
+fn rebinder(
+    relay: &Relay,
+    r: Rebinding,
+    stop: &std::sync::atomic::AtomicBool,
+    error: &std::sync::Mutex<Option<String>>,
+) {
+    let start = Instant::now();
+    let mut next = r.first;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if start.elapsed() >= next {
+            let result = if r.addr { relay.rebind_addr() } else { relay.rebind_port() };
+            if let Err(e) = result {
+                *error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                return;
+            }
+            next += r.every;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The runner's rebind-port and rebind-addr checks: the server used more
+/// than one path (rebind-addr: more than one client address); the first
+/// server datagram on each new path carries a PATH_CHALLENGE; the client
+/// answered every challenge with a PATH_RESPONSE.
+fn check_rebinding(trace: &Trace, keylog: &str, case: Case) -> Result<(), String> {
+    let name = case.name();
+    let server_frames = trace::path_frames(trace, keylog, RelayDir::ToClient);
+    let client_frames = trace::path_frames(trace, keylog, RelayDir::ToServer);
+    let mut paths = std::collections::BTreeSet::new();
+    let mut last = None;
+    let mut challenges = Vec::new();
+    for (i, r) in trace.records.iter().enumerate() {
+        if r.dir != RelayDir::ToClient {
+            continue;
+        }
+        let Some(path) = r.mapping else { continue };
+        match last {
+            None => last = Some(path),
+            Some(l) if l != path && !paths.contains(&path) => {
+                paths.insert(l);
+                last = Some(path);
+                let Some((c, _)) = server_frames.get(&i).filter(|(c, _)| !c.is_empty()) else {
+                    // Say where the challenge came, if it did, and how
+                    // many server datagrams opened at all.
+                    let later = trace.records[i..]
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.dir == RelayDir::ToClient)
+                        .position(|(k, r)| {
+                            r.mapping == Some(path)
+                                && server_frames.get(&(i + k)).is_some_and(|(c, _)| !c.is_empty())
+                        });
+                    let opened = server_frames.len();
+                    return Err(format!(
+                        "{name}: the server's first datagram to the new path {path} carries no \
+                         PATH_CHALLENGE (one came {} server datagrams later; {opened} server \
+                         datagrams held path frames)",
+                        later.map_or("no".to_owned(), |n| n.to_string())
+                    ));
+                };
+                challenges.extend(c.iter().copied());
+            }
+            Some(_) => {}
+        }
+    }
+    paths.extend(last);
+    if paths.len() <= 1 {
+        return Err(format!("{name}: the server saw only one path ({paths:?}); no rebinding?"));
+    }
+    if case == Case::RebindAddr {
+        let ips: std::collections::BTreeSet<_> = paths.iter().map(|p| p.ip()).collect();
+        if ips.len() <= 1 {
+            return Err(format!("{name}: the server saw only one client address ({ips:?})"));
+        }
+    }
+    let responses: std::collections::BTreeSet<[u8; 8]> =
+        client_frames.values().flat_map(|(_, r)| r.iter().copied()).collect();
+    let unanswered: Vec<_> = challenges.iter().filter(|c| !responses.contains(*c)).collect();
+    if !unanswered.is_empty() {
+        return Err(format!(
+            "{name}: PATH_CHALLENGE without a PATH_RESPONSE from the client: {unanswered:02x?}"
+        ));
+    }
+    Ok(())
 }
 
 /// The runner's amplificationlimit check: the server sent at least 7,500

@@ -22,7 +22,7 @@ fn long(ty: u8, size: usize) -> Vec<u8> {
 }
 
 fn record(ms: u64, dir: RelayDir, data: Vec<u8>, fate: Fate) -> Record {
-    Record { at: Duration::from_millis(ms), dir, data, fate, client: 0 }
+    Record { at: Duration::from_millis(ms), dir, data, fate, client: 0, mapping: None }
 }
 
 #[test]

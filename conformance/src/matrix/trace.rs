@@ -4,7 +4,7 @@
 //! key phase of 1-RTT packets with the header protection keys of the key
 //! log's traffic secrets (RFC 9001 §5.4, §6).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use quic_proto::crypto::{
     CipherSuite, DirectionalKeys, Keys, open_payload, remove_header_protection,
@@ -485,6 +485,147 @@ pub fn server_handshake_crypto_end(trace: &Trace, keylog: &str) -> Option<u64> {
         }
     }
     end
+}
+
+/// The 1-RTT keys of one direction of one TLS session from a key log,
+/// following key updates (RFC 9001 §6): the header protection key stays,
+/// the packet key of phase n+1 derives from phase n's secret.
+struct OneRttKeys {
+    header: quic_proto::crypto::HeaderKey,
+    secrets: quic_proto::crypto::Secrets,
+    phases: Vec<quic_proto::crypto::PacketKey>,
+    current: usize,
+}
+
+impl OneRttKeys {
+    /// The keys for packets `dir` carries, for each session and suite in
+    /// the key log.
+    fn all(keylog: &str, dir: RelayDir, version: Version) -> Vec<Self> {
+        let lines: Vec<KeyLogLine> = keylog.lines().filter_map(KeyLogLine::parse).collect();
+        let mut out = Vec::new();
+        for client in lines.iter().filter(|l| l.label == "CLIENT_TRAFFIC_SECRET_0") {
+            let Some(server) = lines.iter().find(|l| {
+                l.label == "SERVER_TRAFFIC_SECRET_0" && l.client_random == client.client_random
+            }) else {
+                continue;
+            };
+            let (side, own) = match dir {
+                RelayDir::ToServer => (Side::Client, &client.secret),
+                RelayDir::ToClient => (Side::Server, &server.secret),
+            };
+            for suite in CipherSuite::ALL {
+                let Ok(base) = DirectionalKeys::from_secret(suite, version, own) else { continue };
+                let Ok(secrets) = quic_proto::crypto::Secrets::from_raw(
+                    suite,
+                    version,
+                    side,
+                    &client.secret,
+                    &server.secret,
+                ) else {
+                    continue;
+                };
+                out.push(Self { header: base.header, secrets, phases: Vec::new(), current: 0 });
+            }
+        }
+        out
+    }
+
+    fn phase(&mut self, n: usize) -> &quic_proto::crypto::PacketKey {
+        while self.phases.len() <= n {
+            let next = self.secrets.next_packet_keys();
+            self.phases.push(next.local);
+        }
+        &self.phases[n]
+    }
+
+    /// Opens a short header packet: the current key phase, or the next
+    /// one when its key phase bit says so (or the previous, for a late
+    /// packet).
+    fn open(&mut self, p: &Packet, largest: Option<u64>) -> Option<(u64, Vec<u8>)> {
+        let off = p.pn_offset?;
+        let mut b = p.bytes.clone();
+        let (pn_len, truncated) = remove_header_protection(&self.header, &mut b, off).ok()?;
+        let len = PacketNumberLen::new(pn_len)?;
+        let largest = largest.and_then(quic_proto::packet::PacketNumber::new);
+        let pn = decode_packet_number(largest, truncated, len).into_inner();
+        let header_len = off + pn_len;
+        let bit = usize::from(key_phase(b[0]));
+        let mut tries = vec![self.current];
+        if self.current % 2 != bit {
+            tries = vec![self.current + 1];
+            if self.current > 0 {
+                tries.push(self.current - 1);
+            }
+        }
+        for n in tries {
+            let mut attempt = b.clone();
+            if let Ok(len) = open_payload(self.phase(n), pn, &mut attempt, header_len) {
+                self.current = self.current.max(n);
+                return Some((pn, attempt[header_len..header_len + len].to_vec()));
+            }
+        }
+        None
+    }
+}
+
+/// PATH_CHALLENGE and PATH_RESPONSE data in the 1-RTT packets of `dir`,
+/// by record index: the packets opened with the key log's traffic secrets
+/// for that direction, key updates followed, packet numbers decoded
+/// against the largest so far.
+#[allow(clippy::type_complexity)]
+pub fn path_frames(
+    trace: &Trace,
+    keylog: &str,
+    dir: RelayDir,
+) -> BTreeMap<usize, (Vec<[u8; 8]>, Vec<[u8; 8]>)> {
+    use quic_proto::frame::{Frame, Frames};
+    let version = trace
+        .packets
+        .iter()
+        .find_map(|p| match &p.kind {
+            Kind::Long { ty: LongType::Handshake, version, .. } => Some(*version),
+            _ => None,
+        })
+        .unwrap_or(Version::V1);
+    let mut candidates = OneRttKeys::all(keylog, dir, version);
+    let mut out: BTreeMap<usize, (Vec<[u8; 8]>, Vec<[u8; 8]>)> = BTreeMap::new();
+    let mut chosen: Option<usize> = None;
+    let mut largest = None;
+    for p in trace.packets.iter().filter(|p| p.dir == dir && p.kind == Kind::Short) {
+        if p.fate == Fate::Corrupted {
+            continue;
+        }
+        let opened = match chosen {
+            Some(i) => candidates[i].open(p, largest),
+            None => candidates.iter_mut().enumerate().find_map(|(i, k)| {
+                let r = k.open(p, largest)?;
+                chosen = Some(i);
+                Some(r)
+            }),
+        };
+        let Some((pn, plain)) = opened else { continue };
+        largest = Some(largest.map_or(pn, |l: u64| l.max(pn)));
+        // IMMEDIATE_ACK (0x1f, draft-ietf-quic-ack-frequency), which
+        // quinn sends, has no fields; quic-proto's decoder rightly refuses
+        // it unnegotiated, so step over it here.
+        let mut frames = Frames::new(&plain);
+        loop {
+            let rest = frames.remaining();
+            match frames.next() {
+                None => break,
+                Some(Ok(Frame::PathChallenge(c))) => {
+                    out.entry(p.datagram).or_default().0.push(c.data);
+                }
+                Some(Ok(Frame::PathResponse(r))) => {
+                    out.entry(p.datagram).or_default().1.push(r.data);
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) if rest.first() == Some(&0x1f) => frames = Frames::new(&rest[1..]),
+                Some(Err(_)) => break,
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
