@@ -318,7 +318,7 @@ fn setup(case: Case, quick: bool) -> Setup {
                     .collect();
                 for d in [&mut s.to_server, &mut s.to_client] {
                     d.delay = Duration::from_millis(15);
-                    d.bandwidth = Some(10_000_000);
+                    d.bandwidth = Some(10_000_000 / 8); // bytes per second
                     d.blackholes = holes.clone();
                 }
                 s.must_see = Some(Fate::Blackholed);
