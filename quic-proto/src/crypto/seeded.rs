@@ -143,11 +143,49 @@ pub fn tls_seed(endpoint_seed: &[u8; 32]) -> [u8; 32] {
 /// Build it once per endpoint and share it (`Arc`) across the endpoint's
 /// client and server configurations: it leaks its `&'static` random source
 /// and key-exchange groups, as rustls 0.23 requires of a provider.
+///
+/// The stream erases its key as it goes ([`KeyErasingRandom`]): the
+/// ephemeral key-exchange keys of past handshakes cannot be recomputed from
+/// the process's memory later, which keeps TLS's forward secrecy as a
+/// provider reading the OS generator would. (The endpoint seed itself, if
+/// kept, still yields them: guard it like the traces that record it.)
 pub fn endpoint_provider(endpoint_seed: &[u8; 32]) -> CryptoProvider {
     provider_with_random(
-        Box::new(SeededRandom::from_seed(tls_seed(endpoint_seed))),
+        Box::new(KeyErasingRandom::new(tls_seed(endpoint_seed))),
         DEFAULT_SEEDED_GROUPS,
     )
+}
+
+/// A deterministic stream with backtracking resistance ("fast key
+/// erasure"): ChaCha20 keyed by a 32-byte key; each draw takes its output
+/// from the stream and then replaces the key with the next 32 bytes of
+/// the same stream, so the state kept after a draw cannot reproduce it
+/// (the replaced state is dropped; Rust does not zero freed memory). The
+/// same seed gives the same draws, so a trace replays.
+pub struct KeyErasingRandom {
+    rng: SeededRandom,
+}
+
+impl KeyErasingRandom {
+    /// A stream keyed by `seed`.
+    pub fn new(seed: [u8; 32]) -> Self {
+        Self { rng: SeededRandom::from_seed(seed) }
+    }
+}
+
+impl fmt::Debug for KeyErasingRandom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyErasingRandom(..)")
+    }
+}
+
+impl RandomSource for KeyErasingRandom {
+    fn fill(&mut self, dest: &mut [u8]) {
+        self.rng.fill(dest);
+        let mut next = [0u8; 32];
+        self.rng.fill(&mut next);
+        self.rng = SeededRandom::from_seed(next);
+    }
 }
 
 struct SeededSecureRandom(SharedRandom);
@@ -238,6 +276,29 @@ impl ActiveKeyExchange for SeededKeyExchange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_erasing_stream_is_deterministic_and_rekeys_after_each_draw() {
+        let draws = |seed| {
+            let mut r = KeyErasingRandom::new(seed);
+            [1usize, 32, 7, 64].map(|n| {
+                let mut b = vec![0; n];
+                r.fill(&mut b);
+                b
+            })
+        };
+        assert_eq!(draws([1; 32]), draws([1; 32]));
+        assert_ne!(draws([1; 32]), draws([2; 32]));
+        // Not the plain stream: after the first draw the key has changed.
+        let mut plain = SeededRandom::from_seed([1; 32]);
+        let mut p = [vec![0u8; 1], vec![0u8; 32]];
+        for b in &mut p {
+            plain.fill(b);
+        }
+        let d = draws([1; 32]);
+        assert_eq!(d[0], p[0], "the first draw is the stream's first bytes");
+        assert_ne!(d[1], p[1], "the second comes from the new key");
+    }
 
     fn random_bytes(provider: &CryptoProvider) -> [u8; 48] {
         let mut out = [0; 48];
