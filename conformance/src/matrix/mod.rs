@@ -652,10 +652,28 @@ fn check(
             if tokens.iter().any(Vec::is_empty) {
                 return Err("retry: a Retry packet without a token".into());
             }
-            if !trace.client_initial_tokens().iter().any(|t| tokens.contains(t)) {
-                return Err("retry: no client Initial carries a Retry token".into());
+            // The runner: walking the client's Initials in order, the first
+            // one with a Retry token must come before any that reset the
+            // packet number below those sent before the Retry (RFC 9000
+            // §17.2.5.3: the client does not reset its packet numbers).
+            let mut highest_before = None;
+            for (pn, token) in trace.client_initial_numbers() {
+                if token.is_empty() {
+                    highest_before = Some(highest_before.map_or(pn, |h: u64| h.max(pn)));
+                    continue;
+                }
+                if highest_before.is_some_and(|h| pn <= h) {
+                    return Err(format!(
+                        "retry: the client reset its packet numbers after the Retry \
+                         (Initial {pn} after {})",
+                        highest_before.unwrap_or_default()
+                    ));
+                }
+                if tokens.contains(&token) {
+                    return Ok(());
+                }
             }
-            Ok(())
+            Err("retry: no client Initial carries a Retry token".into())
         }
         Case::LongRtt => {
             let n = trace.client_hellos().len();

@@ -184,6 +184,38 @@ impl Trace {
             .collect()
     }
 
+    /// The client's Initial packets in order, as (packet number, token),
+    /// for those that open with the Initial keys of their own DCID, of the
+    /// first client Initial's DCID or of a Retry's SCID (the keys a Retry
+    /// makes the client switch to).
+    pub fn client_initial_numbers(&self) -> Vec<(u64, Vec<u8>)> {
+        let mut dcids: Vec<Vec<u8>> = Vec::new();
+        for p in &self.packets {
+            match &p.kind {
+                Kind::Long { ty: LongType::Initial, dcid, .. }
+                    if p.dir == RelayDir::ToServer && dcids.is_empty() =>
+                {
+                    dcids.push(dcid.clone());
+                }
+                Kind::Retry { scid, .. } => dcids.push(scid.clone()),
+                _ => {}
+            }
+        }
+        let mut largest = None;
+        self.long(RelayDir::ToServer, LongType::Initial)
+            .filter(|p| p.fate != Fate::Corrupted)
+            .filter_map(|p| {
+                let Kind::Long { version, dcid, token, .. } = &p.kind else { return None };
+                let opened = std::iter::once(dcid).chain(&dcids).find_map(|d| {
+                    let keys = Keys::initial(*version, d, Side::Server).ok()?;
+                    decrypt_pn(&keys.remote, p, largest)
+                })?;
+                largest = Some(largest.map_or(opened.0, |l: u64| l.max(opened.0)));
+                Some((opened.0, token.clone()))
+            })
+            .collect()
+    }
+
     /// ClientHellos the client sent, counting retransmissions: Initial
     /// packets carrying a CRYPTO frame at offset 0.
     pub fn client_hellos(&self) -> Vec<Vec<u8>> {
